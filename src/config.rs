@@ -1,0 +1,341 @@
+//! Server configuration, resolved once from flags and environment (via clap's `env`) into an
+//! immutable [`Config`]. Nothing below this module reads the environment.
+
+use crate::api::KeepAlive;
+use crate::env;
+use clap::Args;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `ollmlx serve` flags. Every flag can also be set by the environment variable shown.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ServeArgs {
+    /// Address to listen on: `[scheme://]host[:port]`, as Ollama parses it.
+    #[arg(long, env = env::OLLAMA_HOST, default_value = "127.0.0.1:11434")]
+    pub host: String,
+    /// Ollama's model store (`manifests/` and `blobs/`).
+    #[arg(long, env = env::OLLAMA_MODELS)]
+    pub models: Option<PathBuf>,
+    /// Default keep-alive of loaded models (`5m`, `1h`, `-1` forever, `0` unload when idle).
+    #[arg(long, env = env::OLLAMA_KEEP_ALIVE, default_value = "5m")]
+    pub keep_alive: String,
+    /// Most models loaded at once (0 = 3).
+    #[arg(long, env = env::OLLAMA_MAX_LOADED_MODELS, default_value_t = 0)]
+    pub max_loaded_models: usize,
+    /// Parallel requests per loaded model.
+    #[arg(long, env = env::OLLAMA_NUM_PARALLEL, default_value_t = 1)]
+    pub num_parallel: usize,
+    /// Requests that may wait for a load before 503.
+    #[arg(long, env = env::OLLAMA_MAX_QUEUE, default_value_t = 512)]
+    pub max_queue: usize,
+    /// Default context length (0 = 4096), capped at each model's own limit.
+    #[arg(long, env = env::OLLAMA_CONTEXT_LENGTH, default_value_t = 0)]
+    pub context_length: u64,
+    /// Load stall timeout (`5m`; `0` = none).
+    #[arg(long, env = env::OLLAMA_LOAD_TIMEOUT, default_value = "5m")]
+    pub load_timeout: String,
+    /// Debug logging (`1`, `true`, or `2` for trace).
+    #[arg(long, env = env::OLLAMA_DEBUG, default_value = "")]
+    pub debug: String,
+    /// Extra allowed CORS origins, comma separated.
+    #[arg(long, env = env::OLLAMA_ORIGINS, default_value = "")]
+    pub origins: String,
+    /// Hugging Face hub cache (default `$HF_HOME/hub`, else `~/.cache/huggingface/hub`).
+    #[arg(long, env = env::HF_HUB_CACHE)]
+    pub hf_hub_cache: Option<PathBuf>,
+    /// Hugging Face home.
+    #[arg(long, env = env::HF_HOME, hide = true)]
+    pub hf_home: Option<PathBuf>,
+    #[arg(long, env = env::XDG_CACHE_HOME, hide = true)]
+    pub xdg_cache_home: Option<PathBuf>,
+    /// ollmlx's state directory (managed Python runtime, runner code, logs). Default `~/.ollmlx`.
+    #[arg(long, env = env::OLLMLX_HOME)]
+    pub ollmlx_home: Option<PathBuf>,
+    /// Python interpreter for the MLX runner (default: a managed venv in OLLMLX_HOME).
+    #[arg(long, env = env::OLLMLX_PYTHON)]
+    pub python: Option<PathBuf>,
+    /// MLX build for the managed runtime: auto, cpu, cuda12, cuda13.
+    #[arg(long, env = env::OLLMLX_MLX_BACKEND, default_value = "auto")]
+    pub mlx_backend: String,
+    /// llama-server binary for GGUF models.
+    #[arg(long, env = env::OLLMLX_LLAMA_SERVER)]
+    pub llama_server: Option<PathBuf>,
+}
+
+/// Everything the server needs to know, resolved and validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub models_dir: PathBuf,
+    pub hf_cache: PathBuf,
+    pub home: PathBuf,
+    pub keep_alive: KeepAlive,
+    pub max_loaded_models: usize,
+    pub num_parallel: usize,
+    pub max_queue: usize,
+    /// `num_ctx` when neither the request nor the model sets one.
+    pub default_num_ctx: u64,
+    /// `None`: wait forever.
+    pub load_timeout: Option<Duration>,
+    pub debug_level: u8,
+    pub origins: Vec<String>,
+    pub python: Option<PathBuf>,
+    pub mlx_backend: String,
+    pub llama_server: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid {var}: {msg}")]
+    Invalid { var: &'static str, msg: String },
+    #[error("cannot find a home directory: set HOME or {0}")]
+    NoHome(&'static str),
+}
+
+impl Config {
+    /// Resolves flags and environment into a `Config`. `home` is `$HOME`, passed in so tests can
+    /// resolve without touching the process environment.
+    pub fn resolve(a: &ServeArgs, home: Option<PathBuf>) -> Result<Config, ConfigError> {
+        let home_dir = || home.clone().ok_or(ConfigError::NoHome(env::OLLMLX_HOME));
+        let keep_alive =
+            KeepAlive::from_env(&a.keep_alive).map_err(|msg| ConfigError::Invalid {
+                var: env::OLLAMA_KEEP_ALIVE,
+                msg,
+            })?;
+        let load_timeout =
+            parse_load_timeout(&a.load_timeout).map_err(|msg| ConfigError::Invalid {
+                var: env::OLLAMA_LOAD_TIMEOUT,
+                msg,
+            })?;
+        let hf_cache = match (&a.hf_hub_cache, &a.hf_home, &a.xdg_cache_home) {
+            (Some(c), _, _) => c.clone(),
+            (None, Some(h), _) => h.join("hub"),
+            (None, None, Some(x)) => x.join("huggingface").join("hub"),
+            (None, None, None) => home_dir()?.join(".cache").join("huggingface").join("hub"),
+        };
+        Ok(Config {
+            listen: HostSpec::parse(&a.host)
+                .bind_addr()
+                .map_err(|msg| ConfigError::Invalid {
+                    var: env::OLLAMA_HOST,
+                    msg,
+                })?,
+            models_dir: match &a.models {
+                Some(m) => m.clone(),
+                None => home_dir()?.join(".ollama").join("models"),
+            },
+            hf_cache,
+            home: match &a.ollmlx_home {
+                Some(h) => h.clone(),
+                None => home_dir()?.join(".ollmlx"),
+            },
+            keep_alive,
+            max_loaded_models: if a.max_loaded_models == 0 {
+                3
+            } else {
+                a.max_loaded_models
+            },
+            num_parallel: a.num_parallel.max(1),
+            max_queue: a.max_queue.max(1),
+            default_num_ctx: if a.context_length == 0 {
+                4096
+            } else {
+                a.context_length
+            },
+            load_timeout,
+            debug_level: parse_debug(&a.debug),
+            origins: a
+                .origins
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            python: a.python.clone().filter(|p| !p.as_os_str().is_empty()),
+            mlx_backend: a.mlx_backend.clone(),
+            llama_server: a.llama_server.clone().filter(|p| !p.as_os_str().is_empty()),
+        })
+    }
+}
+
+fn parse_load_timeout(s: &str) -> Result<Option<Duration>, String> {
+    let s = s.trim();
+    let ns = match s.parse::<i64>() {
+        Ok(secs) => secs as i128 * 1_000_000_000,
+        Err(_) => crate::api::options::parse_go_duration(s)?,
+    };
+    Ok((ns > 0).then(|| Duration::from_nanos(ns as u64)))
+}
+
+fn parse_debug(s: &str) -> u8 {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "" | "0" | "false" => 0,
+        "1" | "true" => 1,
+        s => s.parse().unwrap_or(1),
+    }
+}
+
+/// `OLLAMA_HOST` split the way Ollama's `envconfig.Host` splits it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSpec {
+    pub scheme: String,
+    /// Empty means "all interfaces" when listening and "localhost" when connecting.
+    pub host: String,
+    pub port: u16,
+}
+
+impl HostSpec {
+    /// Never fails, like Ollama: an invalid port falls back to the scheme's default.
+    pub fn parse(raw: &str) -> HostSpec {
+        let s = raw.trim().trim_matches(|c| c == '"' || c == '\'');
+        let (scheme, rest, default_port) = match s.split_once("://") {
+            None => ("http", s, 11434),
+            Some(("http", r)) => ("http", r, 80),
+            Some(("https", r)) => ("https", r, 443),
+            Some((sch, r)) => (sch, r, 11434),
+        };
+        let hostport = rest.split('/').next().unwrap_or("");
+        let (host, port) = match split_host_port(hostport) {
+            Some((h, p)) => (h.to_owned(), p.parse::<u16>().unwrap_or(default_port)),
+            None => {
+                let h = hostport.trim_start_matches('[').trim_end_matches(']');
+                let h = if h.is_empty() { "127.0.0.1" } else { h };
+                (h.to_owned(), default_port)
+            }
+        };
+        HostSpec {
+            scheme: scheme.to_owned(),
+            host,
+            port,
+        }
+    }
+
+    /// The socket address to listen on.
+    pub fn bind_addr(&self) -> Result<SocketAddr, String> {
+        if self.host.is_empty() {
+            return Ok(SocketAddr::from(([0, 0, 0, 0], self.port)));
+        }
+        if let Ok(ip) = self.host.parse::<IpAddr>() {
+            return Ok(SocketAddr::new(ip, self.port));
+        }
+        (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve {}: {e}", self.host))?
+            .next()
+            .ok_or_else(|| format!("cannot resolve {}", self.host))
+    }
+
+    /// The base URL a client connects to (unspecified addresses become loopback).
+    pub fn client_url(&self) -> String {
+        let host = match self.host.as_str() {
+            "" | "0.0.0.0" => "127.0.0.1".to_owned(),
+            "::" => "[::1]".to_owned(),
+            h if h.contains(':') => format!("[{h}]"),
+            h => h.to_owned(),
+        };
+        format!("{}://{}:{}", self.scheme, host, self.port)
+    }
+}
+
+/// Go's `net.SplitHostPort`: `host:port`, `[v6]:port`, `:port`. `None` when there is no port.
+fn split_host_port(s: &str) -> Option<(&str, &str)> {
+    if let Some(rest) = s.strip_prefix('[') {
+        let (h, after) = rest.split_once(']')?;
+        let p = after.strip_prefix(':')?;
+        return Some((h, p));
+    }
+    let (h, p) = s.rsplit_once(':')?;
+    if h.contains(':') {
+        return None; // a bare IPv6 address without brackets has no port
+    }
+    Some((h, p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hp(s: &str) -> (String, String, u16) {
+        let h = HostSpec::parse(s);
+        (h.scheme, h.host, h.port)
+    }
+
+    #[test]
+    fn ollama_host_forms() {
+        assert_eq!(hp(""), ("http".into(), "127.0.0.1".into(), 11434));
+        assert_eq!(hp("1.2.3.4"), ("http".into(), "1.2.3.4".into(), 11434));
+        assert_eq!(hp(":1234"), ("http".into(), "".into(), 1234));
+        assert_eq!(hp("0.0.0.0:8080"), ("http".into(), "0.0.0.0".into(), 8080));
+        assert_eq!(
+            hp("http://example.com"),
+            ("http".into(), "example.com".into(), 80)
+        );
+        assert_eq!(
+            hp("https://example.com"),
+            ("https".into(), "example.com".into(), 443)
+        );
+        assert_eq!(hp("[::1]:9000"), ("http".into(), "::1".into(), 9000));
+        assert_eq!(hp("[::1]"), ("http".into(), "::1".into(), 11434));
+        assert_eq!(hp("::1"), ("http".into(), "::1".into(), 11434));
+        assert_eq!(
+            hp("localhost:abc"),
+            ("http".into(), "localhost".into(), 11434)
+        );
+        assert_eq!(
+            hp("http://127.0.0.1:5000/path"),
+            ("http".into(), "127.0.0.1".into(), 5000)
+        );
+    }
+
+    #[test]
+    fn client_urls() {
+        assert_eq!(
+            HostSpec::parse("0.0.0.0:1").client_url(),
+            "http://127.0.0.1:1"
+        );
+        assert_eq!(HostSpec::parse("[::1]:2").client_url(), "http://[::1]:2");
+        assert_eq!(HostSpec::parse("").client_url(), "http://127.0.0.1:11434");
+    }
+
+    #[test]
+    fn resolves_defaults_like_ollama() {
+        let args = ServeArgs {
+            host: "127.0.0.1:11434".into(),
+            keep_alive: "5m".into(),
+            load_timeout: "5m".into(),
+            mlx_backend: "auto".into(),
+            num_parallel: 1,
+            max_queue: 512,
+            ..Default::default()
+        };
+        let c = Config::resolve(&args, Some("/home/u".into())).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:11434");
+        assert_eq!(c.models_dir, PathBuf::from("/home/u/.ollama/models"));
+        assert_eq!(c.hf_cache, PathBuf::from("/home/u/.cache/huggingface/hub"));
+        assert_eq!(c.home, PathBuf::from("/home/u/.ollmlx"));
+        assert_eq!(c.max_loaded_models, 3);
+        assert_eq!(c.default_num_ctx, 4096);
+        assert_eq!(c.load_timeout, Some(Duration::from_secs(300)));
+        assert_eq!(c.keep_alive, KeepAlive::DEFAULT);
+
+        let c = Config::resolve(
+            &ServeArgs {
+                hf_home: Some("/hf".into()),
+                load_timeout: "0".into(),
+                ..args.clone()
+            },
+            Some("/home/u".into()),
+        )
+        .unwrap();
+        assert_eq!(c.hf_cache, PathBuf::from("/hf/hub"));
+        assert_eq!(c.load_timeout, None);
+        let bad = Config::resolve(
+            &ServeArgs {
+                keep_alive: "soon".into(),
+                ..args
+            },
+            None,
+        );
+        assert!(bad.is_err());
+    }
+}

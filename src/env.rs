@@ -1,0 +1,41 @@
+//! Every environment variable ollmlx reads, in one table. Names, defaults and meanings follow
+//! Ollama's `envconfig` where Ollama has the setting. These constants feed clap's `env =`
+//! attributes, so `ollmlx serve --help` documents each one; nothing else reads the environment.
+
+/// Where to listen (server) or connect (CLI): `[scheme://]host[:port]`. Default `127.0.0.1:11434`.
+pub const OLLAMA_HOST: &str = "OLLAMA_HOST";
+/// Ollama's model store. Default `~/.ollama/models`.
+pub const OLLAMA_MODELS: &str = "OLLAMA_MODELS";
+/// How long an idle model stays loaded: Go duration or seconds; negative = forever. Default `5m`.
+pub const OLLAMA_KEEP_ALIVE: &str = "OLLAMA_KEEP_ALIVE";
+/// Most models loaded at once; 0 means 3. Idle models are evicted first.
+pub const OLLAMA_MAX_LOADED_MODELS: &str = "OLLAMA_MAX_LOADED_MODELS";
+/// Requests served at once by each loaded model. Default 1.
+pub const OLLAMA_NUM_PARALLEL: &str = "OLLAMA_NUM_PARALLEL";
+/// Requests that may wait for a model to load before the server answers 503. Default 512.
+pub const OLLAMA_MAX_QUEUE: &str = "OLLAMA_MAX_QUEUE";
+/// Default context length (`num_ctx`); 0 means 4096. Always capped at the model's own limit.
+pub const OLLAMA_CONTEXT_LENGTH: &str = "OLLAMA_CONTEXT_LENGTH";
+/// Stall timeout while loading a model (no progress for this long fails the load). Default `5m`;
+/// 0 or negative waits forever.
+pub const OLLAMA_LOAD_TIMEOUT: &str = "OLLAMA_LOAD_TIMEOUT";
+/// `1`/`true` logs at debug level, `2` at trace.
+pub const OLLAMA_DEBUG: &str = "OLLAMA_DEBUG";
+/// Extra allowed CORS origins, comma separated.
+pub const OLLAMA_ORIGINS: &str = "OLLAMA_ORIGINS";
+/// Hugging Face home; the hub cache is `$HF_HOME/hub` unless `HF_HUB_CACHE` is set.
+pub const HF_HOME: &str = "HF_HOME";
+/// The Hugging Face hub cache, where MLX models live (the cache `mlx_lm` and `huggingface_hub` use).
+pub const HF_HUB_CACHE: &str = "HF_HUB_CACHE";
+/// Fallback base of the Hugging Face home (`$XDG_CACHE_HOME/huggingface`).
+pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
+/// ollmlx's own state: the managed Python runtime, the unpacked runner code, logs. Default `~/.ollmlx`.
+pub const OLLMLX_HOME: &str = "OLLMLX_HOME";
+/// The Python interpreter that runs the MLX runner. When unset, ollmlx manages a virtualenv in
+/// `$OLLMLX_HOME/runtime` and installs pinned `mlx-lm` into it on first use.
+pub const OLLMLX_PYTHON: &str = "OLLMLX_PYTHON";
+/// Which MLX build the managed runtime installs: `auto` (Metal on macOS, CPU on Linux), `cpu`,
+/// `cuda12` or `cuda13`.
+pub const OLLMLX_MLX_BACKEND: &str = "OLLMLX_MLX_BACKEND";
+/// The `llama-server` binary for GGUF models.
+pub const OLLMLX_LLAMA_SERVER: &str = "OLLMLX_LLAMA_SERVER";

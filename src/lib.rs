@@ -1,0 +1,12 @@
+//! ollmlx: a drop-in replacement for the Ollama server that runs MLX models (through a supervised
+//! Python `mlx_lm` runner) beside GGUF models. See `docs/architecture.md` for the layout.
+
+pub mod api;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod env;
+pub mod runner;
+pub mod scheduler;
+pub mod server;
+pub mod store;

@@ -1,0 +1,150 @@
+//! Runners: the processes that hold a model and generate tokens. The scheduler and the routes see
+//! only the [`Runner`] trait and create runners through a [`RunnerFactory`], so the MLX runner
+//! (a Python `mlx_lm` process) and the llama.cpp runner (`llama-server`) are interchangeable, and
+//! tests swap in a fake.
+
+pub mod embedded;
+#[cfg(test)]
+pub mod fake;
+pub mod mlx;
+pub mod process;
+pub mod protocol;
+pub mod python;
+
+use crate::api::Message;
+use crate::store::LocalModel;
+use futures_util::Stream;
+use serde::Serialize;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// Sampling and length options, fully resolved (request over model over defaults) and validated.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SamplingOptions {
+    pub num_predict: i64,
+    pub temperature: f64,
+    pub top_k: i64,
+    pub top_p: f64,
+    pub min_p: f64,
+    pub seed: i64,
+    pub stop: Vec<String>,
+    pub repeat_penalty: f64,
+    pub repeat_last_n: i64,
+    pub presence_penalty: f64,
+    pub frequency_penalty: f64,
+    pub num_ctx: u64,
+}
+
+/// What to generate from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PromptInput {
+    /// Rendered with the model's own chat template.
+    Messages(Vec<Message>),
+    /// Used as is (`raw: true`).
+    Raw(String),
+}
+
+/// A validated completion request (the only kind a runner accepts).
+#[derive(Debug, Clone)]
+pub struct CompletionRequest {
+    pub id: String,
+    pub input: PromptInput,
+    /// Tokens put before the prompt (Ollama's deprecated `context`).
+    pub context: Option<Vec<i64>>,
+    pub options: SamplingOptions,
+    /// Drop old messages to fit `num_ctx` instead of refusing the request.
+    pub truncate: bool,
+    /// Return prompt + output tokens in the final event (generate's `context`).
+    pub return_context: bool,
+}
+
+/// The final event of a completion, with metrics measured by the runner.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Done {
+    /// `stop`, `length` or `cancel`.
+    pub done_reason: String,
+    pub prompt_eval_count: u64,
+    pub prompt_eval_duration: u64,
+    pub eval_count: u64,
+    pub eval_duration: u64,
+    pub context: Option<Vec<i64>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunnerEvent {
+    Start { prompt_tokens: u64 },
+    Chunk { content: String },
+    Done(Done),
+}
+
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<RunnerEvent, RunnerError>> + Send>>;
+
+/// Facts a runner learned while loading.
+#[derive(Debug, Clone, Default)]
+pub struct RunnerInfo {
+    pub pid: Option<u32>,
+    /// The model's own context limit.
+    pub context_length: Option<u64>,
+    /// `cpu`, `metal` or `cuda`: decides how `/api/ps` splits memory between CPU and GPU.
+    pub backend: String,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RunnerError {
+    /// The runner could not be started at all (no Python, no binary).
+    #[error("{0}")]
+    Spawn(String),
+    /// Not available yet, try again (the Python runtime is being installed).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The model failed to load.
+    #[error("{message}")]
+    Load { message: String },
+    /// The runner process died.
+    #[error("model runner has unexpectedly stopped, this may be due to resource limitations or an internal error, check ollmlx server logs for details{}", detail(.last_error))]
+    Exited { last_error: String },
+    /// The runner refused the request (bad options, prompt too long): a client error.
+    #[error("{message}")]
+    Rejected { status: u16, message: String },
+    /// The runner failed while generating.
+    #[error("an error was encountered while running the model: {0}")]
+    Failed(String),
+}
+
+fn detail(last: &str) -> String {
+    if last.is_empty() {
+        String::new()
+    } else {
+        format!(": {last}")
+    }
+}
+
+/// A loaded model in a runner process.
+#[async_trait::async_trait]
+pub trait Runner: Send + Sync {
+    /// Starts a completion. Errors before the first event (a refused request) come back here;
+    /// errors after it come as the stream's last item. Dropping the stream cancels generation.
+    async fn completion(&self, req: CompletionRequest) -> Result<EventStream, RunnerError>;
+    async fn tokenize(&self, text: &str) -> Result<Vec<i64>, RunnerError>;
+    async fn detokenize(&self, tokens: &[i64]) -> Result<String, RunnerError>;
+    fn info(&self) -> &RunnerInfo;
+    /// False once the process has exited.
+    fn is_alive(&self) -> bool;
+    /// Resolves when the process exits (for whatever reason).
+    async fn exited(&self);
+    /// Stops the process: SIGTERM, a grace period, then SIGKILL.
+    async fn close(&self);
+}
+
+/// What to load.
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    pub model: LocalModel,
+    pub num_parallel: usize,
+}
+
+/// Creates runners; the test seam of the scheduler.
+#[async_trait::async_trait]
+pub trait RunnerFactory: Send + Sync {
+    async fn start(&self, spec: LoadSpec) -> Result<Arc<dyn Runner>, RunnerError>;
+}

@@ -1,0 +1,317 @@
+//! A supervised child process, owned by a value.
+//!
+//! - It runs in its own process group, so a Ctrl-C in the daemon's terminal does not reach it
+//!   directly: the daemon decides when runners stop (SIGTERM, a grace period, SIGKILL).
+//! - Its stdin is a pipe the daemon never writes to. When the daemon dies, even by SIGKILL, the
+//!   pipe closes and the runner sees EOF and exits: no runner outlives the daemon.
+//! - Its stderr is pumped line by line into `tracing` (JSON log lines at their own level) and into
+//!   a small ring, so every load or runtime error can carry the runner's last words.
+//! - A waiter task reaps it and publishes the exit status on a watch channel.
+
+use std::collections::VecDeque;
+use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{ChildStdin, ChildStdout, Command};
+use tokio::sync::watch;
+
+/// How many stderr lines to remember for error messages.
+const RING_LINES: usize = 40;
+
+pub struct ChildProcess {
+    pid: u32,
+    label: String,
+    exit: watch::Receiver<Option<ExitStatus>>,
+    /// Held, never written: its closing is the runner's signal that the daemon is gone.
+    _stdin: Option<ChildStdin>,
+    log: Arc<LogRing>,
+}
+
+impl ChildProcess {
+    /// Spawns `cmd` with piped stdio in a new process group. Returns the process and its stdout,
+    /// which the caller reads for the ready line.
+    pub fn spawn(mut cmd: Command, label: &str) -> std::io::Result<(ChildProcess, ChildStdout)> {
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = cmd.spawn()?;
+        let pid = child.id().unwrap_or(0);
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let log = Arc::new(LogRing::new());
+
+        let (tx, rx) = watch::channel(None);
+        let label_owned = label.to_owned();
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            match &status {
+                Ok(s) => tracing::debug!(runner = %label_owned, pid, status = %s, "runner exited"),
+                Err(e) => {
+                    tracing::warn!(runner = %label_owned, pid, error = %e, "waiting for runner failed")
+                }
+            }
+            // An error from wait() means the child is gone all the same.
+            let _ = tx.send(Some(status.unwrap_or_else(|_| exit_status_failed())));
+        });
+
+        let pump_log = log.clone();
+        let pump_label = label.to_owned();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                pump_log.push(&pump_label, pid, &line);
+            }
+        });
+
+        Ok((
+            ChildProcess {
+                pid,
+                label: label.to_owned(),
+                exit: rx,
+                _stdin: stdin,
+                log,
+            },
+            stdout,
+        ))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.exit.borrow().is_none()
+    }
+
+    /// Resolves with the exit status once the process has exited.
+    pub async fn exited(&self) -> ExitStatus {
+        let mut rx = self.exit.clone();
+        loop {
+            if let Some(s) = *rx.borrow_and_update() {
+                return s;
+            }
+            if rx.changed().await.is_err() {
+                return exit_status_failed();
+            }
+        }
+    }
+
+    /// SIGTERM to the process group, wait up to `grace`, then SIGKILL, then wait for the reap.
+    pub async fn terminate(&self, grace: Duration) {
+        if !self.is_alive() {
+            return;
+        }
+        signal_group(self.pid, libc::SIGTERM);
+        if tokio::time::timeout(grace, self.exited()).await.is_err() {
+            tracing::warn!(runner = %self.label, pid = self.pid, "runner ignored SIGTERM; killing it");
+            signal_group(self.pid, libc::SIGKILL);
+            let _ = tokio::time::timeout(Duration::from_secs(5), self.exited()).await;
+        }
+    }
+
+    /// The runner's most telling recent stderr lines (errors first), for error messages.
+    pub fn last_error(&self) -> String {
+        self.log.last_error()
+    }
+
+    /// A receiver of the exit status (`Some` once exited), for streams that outlive a borrow.
+    pub fn clone_exit_watch(&self) -> watch::Receiver<Option<ExitStatus>> {
+        self.exit.clone()
+    }
+
+    /// A handle to the stderr ring, for streams that outlive a borrow.
+    pub fn log_handle(&self) -> Arc<LogRing> {
+        self.log.clone()
+    }
+
+    /// When the runner last wrote anything to stderr: loading progress for the stall timeout.
+    pub fn last_activity(&self) -> Instant {
+        self.log.last_activity()
+    }
+}
+
+/// Sends `sig` to the process group led by `pid` (the runner and anything it started).
+fn signal_group(pid: u32, sig: libc::c_int) {
+    if pid == 0 {
+        return;
+    }
+    // SAFETY: kill(2) has no memory-safety preconditions; a stale pgid is harmless (ESRCH).
+    unsafe {
+        libc::kill(-(pid as libc::pid_t), sig);
+    }
+}
+
+fn exit_status_failed() -> ExitStatus {
+    use std::os::unix::process::ExitStatusExt;
+    ExitStatus::from_raw(1 << 8)
+}
+
+/// The last stderr lines of a runner, each tagged with whether it reads as an error.
+pub struct LogRing {
+    lines: Mutex<VecDeque<(bool, String)>>,
+    started: Instant,
+    /// Milliseconds after `started` of the last line.
+    last_ms: AtomicU64,
+}
+
+impl LogRing {
+    fn new() -> LogRing {
+        LogRing {
+            lines: Mutex::new(VecDeque::with_capacity(RING_LINES)),
+            started: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// Records a line and re-emits it through tracing. JSON lines (`{"level","msg",...}`) keep
+    /// their level; other lines (Python tracebacks, C++ aborts) are debug noise unless they look
+    /// like errors.
+    fn push(&self, label: &str, pid: u32, line: &str) {
+        self.last_ms
+            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        let (is_error, text) = match serde_json::from_str::<serde_json::Value>(line) {
+            Ok(v) if v.get("msg").is_some() => {
+                let level = v
+                    .get("level")
+                    .and_then(|l| l.as_str())
+                    .unwrap_or("info")
+                    .to_owned();
+                let msg = v["msg"].as_str().unwrap_or_default().to_owned();
+                let fields = strip(&v);
+                match level.as_str() {
+                    "error" | "critical" => {
+                        tracing::error!(target: "runner", runner = %label, pid, fields = %fields, "{msg}")
+                    }
+                    "warning" | "warn" => {
+                        tracing::warn!(target: "runner", runner = %label, pid, fields = %fields, "{msg}")
+                    }
+                    "debug" => {
+                        tracing::debug!(target: "runner", runner = %label, pid, fields = %fields, "{msg}")
+                    }
+                    _ => {
+                        tracing::info!(target: "runner", runner = %label, pid, fields = %fields, "{msg}")
+                    }
+                }
+                let err_text = v
+                    .get("error")
+                    .and_then(|e| e.as_str())
+                    .map(|e| format!("{msg}: {e}"));
+                (
+                    level == "error" || level == "critical",
+                    err_text.unwrap_or(msg),
+                )
+            }
+            _ => {
+                let looks_bad = [
+                    "Error",
+                    "error:",
+                    "Traceback",
+                    "terminate called",
+                    "Killed",
+                    "[METAL]",
+                ]
+                .iter()
+                .any(|p| line.contains(p));
+                tracing::debug!(target: "runner", runner = %label, pid, "{line}");
+                (looks_bad, line.trim_end().to_owned())
+            }
+        };
+        if text.is_empty() {
+            return;
+        }
+        let mut lines = self.lines.lock().unwrap();
+        if lines.len() == RING_LINES {
+            lines.pop_front();
+        }
+        lines.push_back((is_error, text));
+    }
+
+    /// The last error-looking line, else the last line.
+    pub fn last_error(&self) -> String {
+        let lines = self.lines.lock().unwrap();
+        // Prefer the last error-looking line (for a Python traceback: the exception line).
+        lines
+            .iter()
+            .rev()
+            .find(|(e, _)| *e)
+            .or_else(|| lines.back())
+            .map(|(_, t)| t.clone())
+            .unwrap_or_default()
+    }
+
+    fn last_activity(&self) -> Instant {
+        self.started + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    }
+}
+
+/// The JSON log line without the keys already shown (level, msg).
+fn strip(v: &serde_json::Value) -> String {
+    let mut v = v.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("level");
+        o.remove("msg");
+        if o.is_empty() {
+            return String::new();
+        }
+    }
+    v.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn terminate_escalates_to_sigkill() {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg("trap '' TERM; echo ready; sleep 30");
+        let (p, stdout) = ChildProcess::spawn(cmd, "test").unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        assert_eq!(lines.next_line().await.unwrap().as_deref(), Some("ready"));
+        assert!(p.is_alive());
+        let t = Instant::now();
+        p.terminate(Duration::from_millis(300)).await;
+        assert!(!p.is_alive());
+        assert!(t.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn stderr_errors_are_remembered() {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(
+            r#"echo '{"level":"info","msg":"loading"}' >&2; echo 'Traceback (most recent call last):' >&2; echo 'ValueError: Model type foo not supported.' >&2; exit 3"#,
+        );
+        let (p, _stdout) = ChildProcess::spawn(cmd, "test").unwrap();
+        let status = p.exited().await;
+        assert_eq!(status.code(), Some(3));
+        // the pump may lag the exit by a moment
+        for _ in 0..50 {
+            if p.last_error().contains("ValueError") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(p.last_error(), "ValueError: Model type foo not supported.");
+    }
+
+    #[tokio::test]
+    async fn stdin_eof_reaches_the_child() {
+        // `cat` exits when its stdin closes: dropping the process value closes it.
+        let (p, _out) = ChildProcess::spawn(Command::new("cat"), "cat").unwrap();
+        let exit = p.exit.clone();
+        drop(p);
+        let mut exit = exit;
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while exit.borrow_and_update().is_none() {
+                exit.changed().await.unwrap();
+            }
+        })
+        .await
+        .expect("child should exit on stdin EOF");
+    }
+}

@@ -1,0 +1,210 @@
+//! The MLX runner's wire protocol (docs/runner-protocol.md), mirrored by
+//! `mlx_backend/ollmlx_mlx/protocol.py`. Golden tests pin the JSON on both sides.
+
+use super::{CompletionRequest, Done, PromptInput, RunnerEvent, SamplingOptions};
+use crate::api::Message;
+use serde::{Deserialize, Serialize};
+
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The one stdout line a runner prints once it is bound.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Listening {
+    pub event: String,
+    pub host: String,
+    pub port: u16,
+    pub pid: u32,
+    pub protocol: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Health {
+    pub status: String,
+    #[serde(default)]
+    pub phase: Option<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// The part of `/v1/status` the daemon uses.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Status {
+    #[serde(default)]
+    pub context_length: Option<u64>,
+    #[serde(default)]
+    pub backend: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CompletionBody<'a> {
+    pub id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages: Option<&'a [Message]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<&'a [i64]>,
+    pub options: &'a SamplingOptions,
+    pub truncate: bool,
+    pub return_context: bool,
+}
+
+impl<'a> CompletionBody<'a> {
+    pub fn new(r: &'a CompletionRequest) -> Self {
+        let (messages, prompt) = match &r.input {
+            PromptInput::Messages(m) => (Some(m.as_slice()), None),
+            PromptInput::Raw(p) => (None, Some(p.as_str())),
+        };
+        CompletionBody {
+            id: &r.id,
+            messages,
+            prompt,
+            context: r.context.as_deref(),
+            options: &r.options,
+            truncate: r.truncate,
+            return_context: r.return_context,
+        }
+    }
+}
+
+/// One line of a completion stream.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "event", rename_all = "lowercase")]
+pub enum Event {
+    Start {
+        #[serde(default)]
+        prompt_tokens: u64,
+    },
+    Chunk {
+        #[serde(default)]
+        content: String,
+    },
+    Done {
+        done_reason: String,
+        #[serde(default)]
+        prompt_eval_count: u64,
+        #[serde(default)]
+        prompt_eval_duration: u64,
+        #[serde(default)]
+        eval_count: u64,
+        #[serde(default)]
+        eval_duration: u64,
+        #[serde(default)]
+        context: Option<Vec<i64>>,
+    },
+    Error {
+        error: String,
+    },
+}
+
+impl Event {
+    /// The runner-neutral event, or the error the runner reported.
+    pub fn into_runner_event(self) -> Result<RunnerEvent, String> {
+        Ok(match self {
+            Event::Start { prompt_tokens } => RunnerEvent::Start { prompt_tokens },
+            Event::Chunk { content } => RunnerEvent::Chunk { content },
+            Event::Done {
+                done_reason,
+                prompt_eval_count,
+                prompt_eval_duration,
+                eval_count,
+                eval_duration,
+                context,
+            } => RunnerEvent::Done(Done {
+                done_reason,
+                prompt_eval_count,
+                prompt_eval_duration,
+                eval_count,
+                eval_duration,
+                context,
+            }),
+            Event::Error { error } => return Err(error),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenizeBody<'a> {
+    pub text: &'a str,
+    pub add_special: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Tokens {
+    pub tokens: Vec<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DetokenizeBody<'a> {
+    pub tokens: &'a [i64],
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Text {
+    pub text: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn events_parse() {
+        let done: Event = serde_json::from_value(json!({"event":"done","done_reason":"length",
+            "prompt_eval_count":3,"prompt_eval_duration":10,"eval_count":2,"eval_duration":20}))
+        .unwrap();
+        assert_eq!(
+            done.into_runner_event().unwrap(),
+            RunnerEvent::Done(Done {
+                done_reason: "length".into(),
+                prompt_eval_count: 3,
+                prompt_eval_duration: 10,
+                eval_count: 2,
+                eval_duration: 20,
+                context: None
+            })
+        );
+        let err: Event = serde_json::from_str(r#"{"event":"error","error":"boom"}"#).unwrap();
+        assert_eq!(err.into_runner_event().unwrap_err(), "boom");
+        let chunk: Event = serde_json::from_str(r#"{"event":"chunk","content":"hi"}"#).unwrap();
+        assert_eq!(
+            chunk,
+            Event::Chunk {
+                content: "hi".into()
+            }
+        );
+    }
+
+    #[test]
+    fn completion_body_shape() {
+        let req = CompletionRequest {
+            id: "r1".into(),
+            input: PromptInput::Raw("hello".into()),
+            context: Some(vec![1, 2]),
+            options: SamplingOptions {
+                num_predict: 5,
+                temperature: 0.0,
+                top_k: 40,
+                top_p: 0.9,
+                min_p: 0.0,
+                seed: -1,
+                stop: vec!["x".into()],
+                repeat_penalty: 1.0,
+                repeat_last_n: 64,
+                presence_penalty: 0.0,
+                frequency_penalty: 0.0,
+                num_ctx: 2048,
+            },
+            truncate: true,
+            return_context: true,
+        };
+        let v = serde_json::to_value(CompletionBody::new(&req)).unwrap();
+        assert_eq!(v["prompt"], "hello");
+        assert!(v.get("messages").is_none());
+        assert_eq!(v["context"], json!([1, 2]));
+        assert_eq!(v["options"]["num_ctx"], 2048);
+        assert_eq!(v["options"]["stop"], json!(["x"]));
+        assert_eq!(v["return_context"], true);
+    }
+}

@@ -1,0 +1,216 @@
+//! The Python that runs the MLX runner: `OLLMLX_PYTHON` when set, otherwise a virtualenv that
+//! ollmlx manages in `$OLLMLX_HOME/runtime/`, created on first use with pinned `mlx-lm` and the
+//! MLX build for the platform. While it installs, MLX requests get a clear 503; progress goes to
+//! the log.
+
+use super::RunnerError;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+/// The versions the managed runtime installs. Bump together with `mlx_backend/requirements.txt`.
+pub const MLX_VERSION: &str = "0.32.4";
+pub const MLX_LM_VERSION: &str = "0.32.2";
+
+#[derive(Debug, Clone)]
+enum State {
+    Idle,
+    Installing,
+    Failed(String),
+}
+
+pub struct PythonRuntime {
+    explicit: Option<PathBuf>,
+    venv: PathBuf,
+    backend: String,
+    state: Mutex<State>,
+}
+
+impl PythonRuntime {
+    /// `explicit` is `OLLMLX_PYTHON`; `home` is `OLLMLX_HOME`; `backend` is `OLLMLX_MLX_BACKEND`.
+    pub fn new(explicit: Option<PathBuf>, home: &Path, backend: &str) -> Arc<PythonRuntime> {
+        Arc::new(PythonRuntime {
+            explicit,
+            venv: home
+                .join("runtime")
+                .join(format!("venv-mlx-lm-{MLX_LM_VERSION}")),
+            backend: backend.to_owned(),
+            state: Mutex::new(State::Idle),
+        })
+    }
+
+    /// The interpreter to run the runner with, starting the managed install when needed.
+    pub fn python(self: &Arc<Self>) -> Result<PathBuf, RunnerError> {
+        if let Some(p) = &self.explicit {
+            return if p.exists() {
+                Ok(p.clone())
+            } else {
+                Err(RunnerError::Spawn(format!(
+                    "OLLMLX_PYTHON is set to {}, which does not exist: point it at a Python with mlx-lm installed, or unset it to let ollmlx manage one",
+                    p.display()
+                )))
+            };
+        }
+        let python = self.venv.join("bin").join("python");
+        if self.venv.join(READY_MARKER).is_file() && python.exists() {
+            return Ok(python);
+        }
+        let mut state = self.state.lock().unwrap();
+        match std::mem::replace(&mut *state, State::Installing) {
+            State::Installing => {}
+            State::Failed(msg) => {
+                // Report the failure once; the next request tries again.
+                *state = State::Idle;
+                return Err(RunnerError::Spawn(msg));
+            }
+            State::Idle => {
+                let me = self.clone();
+                tokio::spawn(async move {
+                    let result = me.install().await;
+                    *me.state.lock().unwrap() = match result {
+                        Ok(()) => State::Idle,
+                        Err(msg) => {
+                            tracing::error!("installing the MLX runtime failed: {msg}");
+                            State::Failed(msg)
+                        }
+                    };
+                });
+            }
+        }
+        Err(RunnerError::Unavailable(format!(
+            "the MLX runtime (mlx-lm {MLX_LM_VERSION}) is being installed into {}; try again in a minute (progress is in the server log)",
+            self.venv.display()
+        )))
+    }
+
+    async fn install(&self) -> Result<(), String> {
+        let base = find_python().await.ok_or_else(|| {
+            "MLX models need Python 3.11 or newer and none was found on PATH: install one (e.g. `brew install python@3.12`) or set OLLMLX_PYTHON to a Python with mlx-lm installed".to_string()
+        })?;
+        tracing::info!(python = %base.display(), venv = %self.venv.display(), "creating the MLX runtime");
+        if self.venv.exists() {
+            std::fs::remove_dir_all(&self.venv).map_err(|e| e.to_string())?;
+        }
+        if let Some(parent) = self.venv.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+        }
+        run_logged(
+            Command::new(&base).arg("-m").arg("venv").arg(&self.venv),
+            "venv",
+        )
+        .await?;
+        let pip = self.venv.join("bin").join("python");
+        let mut cmd = Command::new(&pip);
+        cmd.args([
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--progress-bar",
+            "off",
+        ]);
+        cmd.args(self.packages());
+        run_logged(&mut cmd, "pip").await?;
+        std::fs::write(self.venv.join(READY_MARKER), self.packages().join(" "))
+            .map_err(|e| e.to_string())?;
+        tracing::info!("the MLX runtime is ready");
+        Ok(())
+    }
+
+    /// The pinned packages for this platform and backend.
+    fn packages(&self) -> Vec<String> {
+        let mlx_extra = match self.backend.as_str() {
+            "cpu" => Some("cpu"),
+            "cuda" | "cuda12" => Some("cuda12"),
+            "cuda13" => Some("cuda13"),
+            // auto: Metal comes with mlx on macOS; elsewhere the CPU build.
+            _ if cfg!(target_os = "macos") => None,
+            _ => Some("cpu"),
+        };
+        let mut p = vec![format!("mlx-lm=={MLX_LM_VERSION}")];
+        match mlx_extra {
+            Some(extra) => p.push(format!("mlx[{extra}]=={MLX_VERSION}")),
+            None => p.push(format!("mlx=={MLX_VERSION}")),
+        }
+        p
+    }
+}
+
+const READY_MARKER: &str = ".ollmlx-ready";
+
+/// The first Python ≥ 3.11 on PATH.
+async fn find_python() -> Option<PathBuf> {
+    for name in ["python3.13", "python3.12", "python3.11", "python3"] {
+        let out = Command::new(name)
+            .args(["-c", "import sys; print(sys.version_info >= (3, 11))"])
+            .output()
+            .await;
+        if let Ok(o) = out {
+            if o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "True" {
+                return Some(PathBuf::from(name));
+            }
+        }
+    }
+    None
+}
+
+/// Runs a command, logging its output lines as progress.
+async fn run_logged(cmd: &mut Command, what: &str) -> Result<(), String> {
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
+    let mut child = cmd.spawn().map_err(|e| format!("{what}: {e}"))?;
+    let out = child.stdout.take().expect("piped");
+    let err = child.stderr.take().expect("piped");
+    let what_owned = what.to_owned();
+    let out_task = tokio::spawn(async move {
+        let mut lines = BufReader::new(out).lines();
+        while let Ok(Some(l)) = lines.next_line().await {
+            tracing::info!(step = %what_owned, "{l}");
+        }
+    });
+    let mut last = String::new();
+    let mut lines = BufReader::new(err).lines();
+    while let Ok(Some(l)) = lines.next_line().await {
+        tracing::warn!(step = %what, "{l}");
+        last = l;
+    }
+    let _ = out_task.await;
+    let status = child.wait().await.map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({status}): {last}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn explicit_python_must_exist() {
+        let rt = PythonRuntime::new(
+            Some("/nonexistent/python".into()),
+            Path::new("/tmp"),
+            "auto",
+        );
+        let e = rt.python().unwrap_err();
+        assert!(e.to_string().contains("OLLMLX_PYTHON"), "{e}");
+    }
+
+    #[test]
+    fn pins_the_platform_build() {
+        let rt = PythonRuntime::new(None, Path::new("/tmp/h"), "cuda13");
+        assert_eq!(
+            rt.packages(),
+            vec!["mlx-lm==0.32.2".to_string(), "mlx[cuda13]==0.32.4".into()]
+        );
+        let rt = PythonRuntime::new(None, Path::new("/tmp/h"), "auto");
+        if cfg!(target_os = "linux") {
+            assert_eq!(rt.packages()[1], "mlx[cpu]==0.32.4");
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! The task that owns every loaded runner, the load queue and the keep-alive timers. It never
+//! awaits a runner: loads, closes and timers run in their own tasks and report back by message,
+//! so the actor always answers promptly.
+
+use super::state::{self, Candidate};
+use super::{Grant, LoadedModel, SchedulerConfig, SchedulerError};
+use crate::api::KeepAlive;
+use crate::runner::{LoadSpec, Runner, RunnerError, RunnerFactory};
+use crate::store::LocalModel;
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+type Reply = oneshot::Sender<Result<Grant, SchedulerError>>;
+
+pub enum Msg {
+    Acquire {
+        model: Box<LocalModel>,
+        keep_alive: Option<KeepAlive>,
+        reply: Reply,
+    },
+    Release {
+        key: PathBuf,
+        id: u64,
+    },
+    Loaded {
+        key: PathBuf,
+        result: Result<Arc<dyn Runner>, RunnerError>,
+    },
+    TimerFired {
+        key: PathBuf,
+        id: u64,
+        generation: u64,
+    },
+    Exited {
+        key: PathBuf,
+        id: u64,
+    },
+    Expire {
+        key: PathBuf,
+    },
+    UnloadNow {
+        key: PathBuf,
+        reply: oneshot::Sender<()>,
+    },
+    Ps {
+        reply: oneshot::Sender<Vec<LoadedModel>>,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+struct Entry {
+    id: u64,
+    runner: Arc<dyn Runner>,
+    model: LocalModel,
+    slots: Arc<Semaphore>,
+    refs: usize,
+    keep_alive: KeepAlive,
+    /// Bumped whenever the model is used, so an older timer knows it is stale.
+    timer_generation: u64,
+    expires_at: SystemTime,
+    /// Unload as soon as the last request finishes.
+    expiring: bool,
+}
+
+struct Waiter {
+    model: LocalModel,
+    keep_alive: Option<KeepAlive>,
+    reply: Reply,
+}
+
+struct Actor {
+    config: SchedulerConfig,
+    factory: Arc<dyn RunnerFactory>,
+    tx: mpsc::UnboundedSender<Msg>,
+    loaded: HashMap<PathBuf, Entry>,
+    /// Requests waiting for a model that is not loaded, in arrival order.
+    queue: VecDeque<Waiter>,
+    /// The load in progress and the requests waiting on it.
+    loading: Option<(PathBuf, Vec<Waiter>)>,
+    next_id: u64,
+}
+
+pub async fn run(
+    config: SchedulerConfig,
+    factory: Arc<dyn RunnerFactory>,
+    mut rx: mpsc::UnboundedReceiver<Msg>,
+    tx: mpsc::UnboundedSender<Msg>,
+) {
+    let mut a = Actor {
+        config,
+        factory,
+        tx,
+        loaded: HashMap::new(),
+        queue: VecDeque::new(),
+        loading: None,
+        next_id: 1,
+    };
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            Msg::Acquire {
+                model,
+                keep_alive,
+                reply,
+            } => a.acquire(Waiter {
+                model: *model,
+                keep_alive,
+                reply,
+            }),
+            Msg::Release { key, id } => a.release(key, id),
+            Msg::Loaded { key, result } => a.loaded(key, result),
+            Msg::TimerFired {
+                key,
+                id,
+                generation,
+            } => a.timer_fired(key, id, generation),
+            Msg::Exited { key, id } => a.exited(key, id),
+            Msg::Expire { key } => a.expire(key),
+            Msg::UnloadNow { key, reply } => a.unload_now(key, reply),
+            Msg::Ps { reply } => {
+                let _ = reply.send(a.ps());
+            }
+            Msg::Shutdown { reply } => {
+                a.shutdown().await;
+                let _ = reply.send(());
+                return;
+            }
+        }
+    }
+}
+
+impl Actor {
+    fn acquire(&mut self, w: Waiter) {
+        let key = w.model.key();
+        if let Some(e) = self.loaded.get(&key) {
+            if e.runner.is_alive() {
+                self.grant(&key, w);
+                return;
+            }
+            tracing::warn!(model = %e.model.name, "runner is gone; reloading");
+            self.remove(&key);
+        }
+        let waiting = self.queue.len() + self.loading.as_ref().map_or(0, |(_, w)| w.len());
+        if !state::queue_has_room(waiting, self.config.max_queue) {
+            let _ = w.reply.send(Err(SchedulerError::QueueFull));
+            return;
+        }
+        match &mut self.loading {
+            // Join the load already under way for this model.
+            Some((k, waiters)) if *k == key => waiters.push(w),
+            _ => self.queue.push_back(w),
+        }
+        self.start_next_load();
+    }
+
+    /// Hands the loaded runner to a waiter, unless the waiter has gone away.
+    fn grant(&mut self, key: &PathBuf, w: Waiter) {
+        let Some(e) = self.loaded.get_mut(key) else {
+            return;
+        };
+        if w.reply.is_closed() {
+            return;
+        }
+        if let Some(k) = w.keep_alive {
+            e.keep_alive = k;
+        }
+        e.expiring = false;
+        e.refs += 1;
+        e.timer_generation += 1; // a request in flight: any pending timer is stale
+        let grant = Grant {
+            runner: e.runner.clone(),
+            key: key.clone(),
+            id: e.id,
+            slots: e.slots.clone(),
+        };
+        if w.reply.send(Ok(grant)).is_err() {
+            // Lost the race with a client that just left: the Lease never existed.
+            e.refs -= 1;
+            self.maybe_idle(key);
+        }
+    }
+
+    fn release(&mut self, key: PathBuf, id: u64) {
+        if let Some(e) = self.loaded.get_mut(&key) {
+            if e.id == id {
+                e.refs = e.refs.saturating_sub(1);
+                self.maybe_idle(&key);
+            }
+        }
+        self.start_next_load(); // a runner may have become evictable
+    }
+
+    /// Starts the keep-alive clock of a runner that has no request in flight.
+    fn maybe_idle(&mut self, key: &PathBuf) {
+        let Some(e) = self.loaded.get_mut(key) else {
+            return;
+        };
+        if e.refs > 0 {
+            return;
+        }
+        if e.expiring || e.keep_alive == KeepAlive::Zero {
+            self.unload(key);
+            return;
+        }
+        e.timer_generation += 1;
+        match e.keep_alive.duration() {
+            None => e.expires_at = far_future(),
+            Some(d) => {
+                e.expires_at = SystemTime::now() + d;
+                let (tx, key, id, generation) =
+                    (self.tx.clone(), key.clone(), e.id, e.timer_generation);
+                tokio::spawn(async move {
+                    tokio::time::sleep(d).await;
+                    let _ = tx.send(Msg::TimerFired {
+                        key,
+                        id,
+                        generation,
+                    });
+                });
+            }
+        }
+    }
+
+    fn timer_fired(&mut self, key: PathBuf, id: u64, generation: u64) {
+        let current = self
+            .loaded
+            .get(&key)
+            .is_some_and(|e| e.id == id && e.timer_generation == generation && e.refs == 0);
+        if current {
+            tracing::info!(model = %self.loaded[&key].model.name, "keep_alive expired; unloading");
+            self.unload(&key);
+            self.start_next_load();
+        }
+    }
+
+    fn exited(&mut self, key: PathBuf, id: u64) {
+        if self.loaded.get(&key).is_some_and(|e| e.id == id) {
+            tracing::warn!(model = %self.loaded[&key].model.name, "runner exited; it will be started again on the next request");
+            self.loaded.remove(&key);
+            self.start_next_load();
+        }
+    }
+
+    fn expire(&mut self, key: PathBuf) {
+        if let Some(e) = self.loaded.get_mut(&key) {
+            e.keep_alive = KeepAlive::Zero;
+            e.expiring = true;
+            e.expires_at = SystemTime::now();
+            self.maybe_idle(&key);
+            self.start_next_load();
+        }
+    }
+
+    fn unload_now(&mut self, key: PathBuf, reply: oneshot::Sender<()>) {
+        match self.loaded.remove(&key) {
+            Some(e) => {
+                tokio::spawn(async move {
+                    e.runner.close().await;
+                    let _ = reply.send(());
+                });
+            }
+            None => {
+                let _ = reply.send(());
+            }
+        }
+        self.start_next_load();
+    }
+
+    /// Removes a runner and stops its process in the background.
+    fn unload(&mut self, key: &PathBuf) {
+        if let Some(e) = self.loaded.remove(key) {
+            tracing::info!(model = %e.model.name, "unloading");
+            tokio::spawn(async move { e.runner.close().await });
+        }
+    }
+
+    fn remove(&mut self, key: &PathBuf) {
+        self.unload(key);
+    }
+
+    /// Starts the next load if none is running and there is (or can be made) room.
+    fn start_next_load(&mut self) {
+        while self.loading.is_none() {
+            let Some(w) = self.queue.pop_front() else {
+                return;
+            };
+            if w.reply.is_closed() {
+                continue; // the client left while queued; nobody needs this load
+            }
+            let key = w.model.key();
+            if self.loaded.contains_key(&key) {
+                self.grant(&key, w);
+                continue;
+            }
+            if state::needs_room(self.loaded.len(), self.config.max_loaded_models) {
+                let candidates: Vec<Candidate> = self
+                    .loaded
+                    .iter()
+                    .map(|(k, e)| Candidate {
+                        key: k.clone(),
+                        refs: e.refs,
+                        keep_alive: e.keep_alive,
+                    })
+                    .collect();
+                match state::pick_victim(&candidates) {
+                    Some(victim) => self.unload(&victim),
+                    None => {
+                        // Everything is busy: wait for a release.
+                        self.queue.push_front(w);
+                        return;
+                    }
+                }
+            }
+            // Everyone queued for the same model rides on this load.
+            let (same, rest): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.queue)
+                .into_iter()
+                .partition(|o| o.model.key() == key);
+            self.queue = rest.into();
+            let spec = LoadSpec {
+                model: w.model.clone(),
+                num_parallel: self.config.num_parallel,
+            };
+            let mut waiters = vec![w];
+            waiters.extend(same);
+            self.loading = Some((key.clone(), waiters));
+            let (factory, tx) = (self.factory.clone(), self.tx.clone());
+            tracing::info!(model = %spec.model.name, "loading model");
+            // The load runs to completion even if every waiter gives up: the model is then
+            // loaded for the next request, and nobody else's load is aborted.
+            tokio::spawn(async move {
+                let result = factory.start(spec).await;
+                let _ = tx.send(Msg::Loaded { key, result });
+            });
+        }
+    }
+
+    fn loaded(&mut self, key: PathBuf, result: Result<Arc<dyn Runner>, RunnerError>) {
+        let waiters = match self.loading.take() {
+            Some((k, w)) if k == key => w,
+            other => {
+                self.loading = other;
+                Vec::new()
+            }
+        };
+        match result {
+            Ok(runner) => {
+                let Some(first) = waiters.first() else {
+                    // Shutdown raced the load; close it.
+                    tokio::spawn(async move { runner.close().await });
+                    return;
+                };
+                let id = self.next_id;
+                self.next_id += 1;
+                let watch_runner = runner.clone();
+                let (tx, watch_key) = (self.tx.clone(), key.clone());
+                tokio::spawn(async move {
+                    watch_runner.exited().await;
+                    let _ = tx.send(Msg::Exited { key: watch_key, id });
+                });
+                self.loaded.insert(
+                    key.clone(),
+                    Entry {
+                        id,
+                        runner,
+                        model: first.model.clone(),
+                        slots: Arc::new(Semaphore::new(self.config.num_parallel)),
+                        refs: 0,
+                        keep_alive: first.keep_alive.unwrap_or(self.config.default_keep_alive),
+                        timer_generation: 0,
+                        expires_at: SystemTime::now(),
+                        expiring: false,
+                    },
+                );
+                for w in waiters {
+                    self.grant(&key, w);
+                }
+                self.maybe_idle(&key);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "loading the model failed");
+                for w in waiters {
+                    let _ = w.reply.send(Err(SchedulerError::Runner(e.clone())));
+                }
+            }
+        }
+        self.start_next_load();
+    }
+
+    fn ps(&self) -> Vec<LoadedModel> {
+        let mut out: Vec<LoadedModel> = self
+            .loaded
+            .values()
+            .map(|e| {
+                let expires_at = if e.refs > 0 && e.expires_at <= SystemTime::now() {
+                    // In use and never idle yet: estimate from the keep-alive, as Ollama does.
+                    e.keep_alive
+                        .duration()
+                        .map_or(far_future(), |d| SystemTime::now() + d)
+                } else {
+                    e.expires_at
+                };
+                let info = e.runner.info();
+                LoadedModel {
+                    model: e.model.clone(),
+                    expires_at,
+                    context_length: info.context_length,
+                    backend: info.backend.clone(),
+                    pid: info.pid,
+                }
+            })
+            .collect();
+        out.sort_by_key(|m| std::cmp::Reverse(m.expires_at));
+        out
+    }
+
+    async fn shutdown(&mut self) {
+        for w in self.queue.drain(..) {
+            let _ = w.reply.send(Err(SchedulerError::ShuttingDown));
+        }
+        if let Some((_, waiters)) = self.loading.take() {
+            for w in waiters {
+                let _ = w.reply.send(Err(SchedulerError::ShuttingDown));
+            }
+        }
+        let closing: Vec<_> = self.loaded.drain().map(|(_, e)| e.runner).collect();
+        futures_util::future::join_all(closing.iter().map(|r| r.close())).await;
+    }
+}
+
+/// What a negative keep-alive shows as: Go's maximum duration from now (around the year 2318).
+fn far_future() -> SystemTime {
+    SystemTime::now() + Duration::from_nanos(i64::MAX as u64)
+}

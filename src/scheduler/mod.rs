@@ -1,0 +1,167 @@
+//! The scheduler: one runner per model, reused; `OLLAMA_NUM_PARALLEL` requests at a time per
+//! runner; one load at a time; a bounded queue of requests waiting for loads; keep-alive timers
+//! that start when a model goes idle; eviction of idle runners when too many are loaded; and
+//! replacement of runners that died.
+//!
+//! All of that state has one owner, the actor task in `actor.rs`. [`SchedulerHandle`] is a cheap
+//! clone that sends it messages. A [`Lease`] is what a request holds while it uses a runner: it
+//! owns a parallelism permit, and dropping it (the response finished, or the client went away)
+//! tells the actor the runner is free, which starts the keep-alive timer.
+
+mod actor;
+pub mod state;
+
+use crate::api::KeepAlive;
+use crate::runner::{Runner, RunnerError, RunnerFactory};
+use crate::store::LocalModel;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+
+pub use actor::Msg;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SchedulerError {
+    #[error("server busy, please try again.  maximum pending requests exceeded")]
+    QueueFull,
+    #[error(transparent)]
+    Runner(#[from] RunnerError),
+    #[error("server is shutting down")]
+    ShuttingDown,
+}
+
+/// Settings the scheduler needs (from `Config`).
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    pub default_keep_alive: KeepAlive,
+    pub max_loaded_models: usize,
+    pub num_parallel: usize,
+    pub max_queue: usize,
+}
+
+/// A loaded model, as `/api/ps` shows it.
+#[derive(Debug, Clone)]
+pub struct LoadedModel {
+    pub model: LocalModel,
+    pub expires_at: SystemTime,
+    pub context_length: Option<u64>,
+    pub backend: String,
+    pub pid: Option<u32>,
+}
+
+#[derive(Clone)]
+pub struct SchedulerHandle {
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+impl SchedulerHandle {
+    /// Starts the actor.
+    pub fn start(config: SchedulerConfig, factory: Arc<dyn RunnerFactory>) -> SchedulerHandle {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(actor::run(config, factory, rx, tx.clone()));
+        SchedulerHandle { tx }
+    }
+
+    /// Gets a runner for `model`, loading it if needed, and waits for a free parallel slot.
+    /// `keep_alive` replaces the runner's keep-alive only when given.
+    pub async fn acquire(
+        &self,
+        model: LocalModel,
+        keep_alive: Option<KeepAlive>,
+    ) -> Result<Lease, SchedulerError> {
+        let started = Instant::now();
+        let (reply, rx) = oneshot::channel();
+        self.send(Msg::Acquire {
+            model: Box::new(model),
+            keep_alive,
+            reply,
+        })?;
+        let grant = rx.await.map_err(|_| SchedulerError::ShuttingDown)??;
+        // The lease exists before the permit, so giving up while waiting for a slot still
+        // releases the reference.
+        let mut lease = Lease {
+            runner: grant.runner,
+            key: grant.key,
+            id: grant.id,
+            tx: self.tx.clone(),
+            permit: None,
+            load_duration: Duration::ZERO,
+        };
+        let permit = grant
+            .slots
+            .acquire_owned()
+            .await
+            .map_err(|_| SchedulerError::ShuttingDown)?;
+        lease.permit = Some(permit);
+        lease.load_duration = started.elapsed();
+        Ok(lease)
+    }
+
+    /// Marks a model to unload as soon as it is idle (`keep_alive: 0` with no prompt). Returns
+    /// at once.
+    pub fn expire(&self, key: PathBuf) {
+        let _ = self.tx.send(Msg::Expire { key });
+    }
+
+    /// Stops a model's runner now and waits until it is gone (before deleting its files).
+    pub async fn unload_now(&self, key: PathBuf) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Msg::UnloadNow { key, reply }).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// The loaded models, latest expiry first.
+    pub async fn ps(&self) -> Vec<LoadedModel> {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Msg::Ps { reply }).is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// Fails waiting requests, stops every runner, and ends the actor.
+    pub async fn shutdown(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Msg::Shutdown { reply }).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    fn send(&self, m: Msg) -> Result<(), SchedulerError> {
+        self.tx.send(m).map_err(|_| SchedulerError::ShuttingDown)
+    }
+}
+
+/// What the actor hands out: a runner and the semaphore of its parallel slots.
+pub struct Grant {
+    runner: Arc<dyn Runner>,
+    key: PathBuf,
+    id: u64,
+    slots: Arc<Semaphore>,
+}
+
+/// A request's hold on a runner. Dropping it frees the slot and the reference.
+pub struct Lease {
+    pub runner: Arc<dyn Runner>,
+    /// Time spent getting the runner (loading, waiting for a slot).
+    pub load_duration: Duration,
+    key: PathBuf,
+    id: u64,
+    tx: mpsc::UnboundedSender<Msg>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.permit.take();
+        let _ = self.tx.send(Msg::Release {
+            key: self.key.clone(),
+            id: self.id,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,309 @@
+//! Actor behaviour with fake runners: reuse, parallel slots, the queue bound, keep-alive,
+//! eviction, dead runners and clients that give up during a load.
+
+use super::*;
+use crate::runner::fake::FakeFactory;
+use crate::store::format::{Format, MlxLayout};
+use crate::store::hf::HfEntry;
+use crate::store::name::ModelName;
+use crate::store::Source;
+use std::sync::atomic::Ordering;
+
+fn model(name: &str) -> LocalModel {
+    let dir = PathBuf::from(format!("/models/{name}"));
+    LocalModel {
+        name: ModelName::parse(&format!("org/{name}")).unwrap(),
+        format: Format::Mlx(MlxLayout {
+            dir: dir.clone(),
+            index: None,
+            shards: vec![],
+        }),
+        source: Source::HfCache(HfEntry {
+            repo_id: format!("org/{name}"),
+            repo_dir: dir.clone(),
+            ref_name: "main".into(),
+            revision: "r".into(),
+            snapshot: dir,
+            modified: SystemTime::UNIX_EPOCH,
+        }),
+        size: 1,
+        digest: "0".repeat(64),
+        modified: SystemTime::UNIX_EPOCH,
+    }
+}
+
+fn config() -> SchedulerConfig {
+    SchedulerConfig {
+        default_keep_alive: KeepAlive::DEFAULT,
+        max_loaded_models: 2,
+        num_parallel: 1,
+        max_queue: 4,
+    }
+}
+
+fn start(f: &Arc<FakeFactory>, c: SchedulerConfig) -> SchedulerHandle {
+    SchedulerHandle::start(c, f.clone())
+}
+
+#[tokio::test]
+async fn reuses_one_runner_per_model() {
+    let f = Arc::new(FakeFactory::new(&["a"]));
+    let s = start(&f, config());
+    drop(s.acquire(model("m"), None).await.unwrap());
+    drop(s.acquire(model("m"), None).await.unwrap());
+    assert_eq!(f.starts.load(Ordering::SeqCst), 1);
+    assert_eq!(s.ps().await.len(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_requests_share_one_load() {
+    let f = Arc::new(FakeFactory {
+        load_delay: Duration::from_millis(100),
+        ..FakeFactory::new(&["a"])
+    });
+    let s = start(
+        &f,
+        SchedulerConfig {
+            num_parallel: 4,
+            ..config()
+        },
+    );
+    let leases = futures_util::future::join_all((0..4).map(|_| s.acquire(model("m"), None))).await;
+    assert!(leases.iter().all(|l| l.is_ok()));
+    assert_eq!(f.starts.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn num_parallel_limits_concurrent_use() {
+    let f = Arc::new(FakeFactory::new(&["a"]));
+    let s = start(&f, config()); // num_parallel 1
+    let first = s.acquire(model("m"), None).await.unwrap();
+    let s2 = s.clone();
+    let second = tokio::spawn(async move { s2.acquire(model("m"), None).await.map(|_| ()) });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !second.is_finished(),
+        "the second request must wait for the slot"
+    );
+    drop(first);
+    tokio::time::timeout(Duration::from_secs(2), second)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn queue_is_bounded() {
+    let f = Arc::new(FakeFactory {
+        load_delay: Duration::from_millis(300),
+        ..FakeFactory::new(&["a"])
+    });
+    let s = start(
+        &f,
+        SchedulerConfig {
+            max_queue: 2,
+            ..config()
+        },
+    );
+    let mut waiting = Vec::new();
+    for i in 0..2 {
+        let s = s.clone();
+        waiting.push(tokio::spawn(async move {
+            s.acquire(model(&format!("m{i}")), None).await.map(|_| ())
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let third = s.acquire(model("m9"), None).await;
+    assert!(matches!(third, Err(SchedulerError::QueueFull)));
+    assert_eq!(
+        SchedulerError::QueueFull.to_string(),
+        "server busy, please try again.  maximum pending requests exceeded"
+    );
+}
+
+#[tokio::test]
+async fn keep_alive_zero_unloads_when_idle() {
+    let f = Arc::new(FakeFactory::new(&["a"]));
+    let s = start(&f, config());
+    let lease = s.acquire(model("m"), Some(KeepAlive::Zero)).await.unwrap();
+    assert_eq!(s.ps().await.len(), 1);
+    drop(lease);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(s.ps().await.is_empty());
+    assert!(f.last().closed.load(Ordering::SeqCst));
+}
+
+#[tokio::test]
+async fn keep_alive_timer_starts_when_idle_and_last_explicit_value_sticks() {
+    let f = Arc::new(FakeFactory::new(&["a"]));
+    let s = start(&f, config());
+    let short = KeepAlive::For(Duration::from_millis(200));
+    let lease = s.acquire(model("m"), Some(short)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        s.ps().await.len(),
+        1,
+        "no expiry while a request is in flight"
+    );
+    drop(lease);
+    // A request without keep_alive keeps the 200 ms set before.
+    drop(s.acquire(model("m"), None).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert!(s.ps().await.is_empty(), "expired 200 ms after going idle");
+    assert_eq!(f.starts.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn forever_never_expires_and_shows_far_future() {
+    let f = Arc::new(FakeFactory::new(&["a"]));
+    let s = start(&f, config());
+    drop(
+        s.acquire(model("m"), Some(KeepAlive::Forever))
+            .await
+            .unwrap(),
+    );
+    let ps = s.ps().await;
+    let years = ps[0]
+        .expires_at
+        .duration_since(SystemTime::now())
+        .unwrap()
+        .as_secs()
+        / (365 * 86400);
+    assert!(years > 200, "{years}");
+}
+
+#[tokio::test]
+async fn evicts_idle_runner_when_full() {
+    let f = Arc::new(FakeFactory::new(&["a"]));
+    let s = start(&f, config()); // max 2 loaded
+    drop(
+        s.acquire(model("a"), Some(KeepAlive::Forever))
+            .await
+            .unwrap(),
+    );
+    drop(
+        s.acquire(model("b"), Some(KeepAlive::For(Duration::from_secs(60))))
+            .await
+            .unwrap(),
+    );
+    let busy_c = s.acquire(model("c"), None).await.unwrap();
+    let names: Vec<String> = s
+        .ps()
+        .await
+        .iter()
+        .map(|m| m.model.name.model.clone())
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert!(
+        names.contains(&"a".to_string()),
+        "the shortest keep_alive (b) goes first: {names:?}"
+    );
+    assert!(names.contains(&"c".to_string()));
+    drop(busy_c);
+}
+
+#[tokio::test]
+async fn waits_for_a_busy_runner_instead_of_evicting_it() {
+    let f = Arc::new(FakeFactory::new(&["a"]));
+    let s = start(
+        &f,
+        SchedulerConfig {
+            max_loaded_models: 1,
+            ..config()
+        },
+    );
+    let busy = s.acquire(model("a"), None).await.unwrap();
+    let s2 = s.clone();
+    let other = tokio::spawn(async move { s2.acquire(model("b"), None).await.map(|_| ()) });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!other.is_finished());
+    drop(busy);
+    tokio::time::timeout(Duration::from_secs(2), other)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn dead_runner_is_replaced() {
+    let f = Arc::new(FakeFactory::new(&["a"]));
+    let s = start(&f, config());
+    drop(s.acquire(model("m"), None).await.unwrap());
+    f.last().kill();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(s.ps().await.is_empty(), "a dead runner leaves ps");
+    drop(s.acquire(model("m"), None).await.unwrap());
+    assert_eq!(f.starts.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_client_giving_up_does_not_abort_the_load() {
+    let f = Arc::new(FakeFactory {
+        load_delay: Duration::from_millis(200),
+        ..FakeFactory::new(&["a"])
+    });
+    let s = start(&f, config());
+    let s2 = s.clone();
+    let impatient = tokio::spawn(async move { s2.acquire(model("m"), None).await.map(|_| ()) });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let s3 = s.clone();
+    let patient = tokio::spawn(async move { s3.acquire(model("m"), None).await.map(|_| ()) });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    impatient.abort();
+    patient.await.unwrap().unwrap();
+    assert_eq!(f.starts.load(Ordering::SeqCst), 1);
+    assert_eq!(s.ps().await.len(), 1);
+}
+
+#[tokio::test]
+async fn load_errors_reach_every_waiter() {
+    let f = Arc::new(FakeFactory {
+        fail_load: Some("bad weights".into()),
+        ..FakeFactory::new(&["a"])
+    });
+    let s = start(&f, config());
+    let (a, b) = tokio::join!(s.acquire(model("m"), None), s.acquire(model("m"), None));
+    for r in [a, b] {
+        match r {
+            Err(SchedulerError::Runner(RunnerError::Load { message })) => {
+                assert_eq!(message, "bad weights")
+            }
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("load should fail"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn expire_unloads_after_the_last_request() {
+    let f = Arc::new(FakeFactory::new(&["a"]));
+    let s = start(&f, config());
+    let lease = s.acquire(model("m"), None).await.unwrap();
+    s.expire(model("m").key());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(s.ps().await.len(), 1, "still in use");
+    drop(lease);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(s.ps().await.is_empty());
+}
+
+#[tokio::test]
+async fn shutdown_closes_every_runner() {
+    let f = Arc::new(FakeFactory::new(&["a"]));
+    let s = start(&f, config());
+    drop(s.acquire(model("a"), None).await.unwrap());
+    drop(s.acquire(model("b"), None).await.unwrap());
+    s.shutdown().await;
+    assert!(f
+        .made
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|r| r.closed.load(Ordering::SeqCst)));
+    assert!(matches!(
+        s.acquire(model("a"), None).await,
+        Err(SchedulerError::ShuttingDown)
+    ));
+}

@@ -1,0 +1,122 @@
+//! `ServerError`: every way a request can fail, and the one place that maps failures to HTTP
+//! status codes and Ollama's `{"error": "..."}` body.
+
+use crate::api::ErrorBody;
+use crate::runner::RunnerError;
+use crate::scheduler::SchedulerError;
+use crate::store::StoreError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("missing request body")]
+    MissingBody,
+    #[error("{0}")]
+    BadRequest(String),
+    /// A 404 whose message is already in the endpoint's own wording.
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Scheduler(#[from] SchedulerError),
+    #[error(transparent)]
+    Runner(#[from] RunnerError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ServerError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ServerError::MissingBody | ServerError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ServerError::NotFound(_) => StatusCode::NOT_FOUND,
+            ServerError::Store(e) => match e {
+                StoreError::InvalidName | StoreError::NotLoadable { .. } => StatusCode::BAD_REQUEST,
+                StoreError::NotFound(_) => StatusCode::NOT_FOUND,
+                StoreError::Corrupt(_) | StoreError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            ServerError::Scheduler(SchedulerError::QueueFull | SchedulerError::ShuttingDown) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ServerError::Scheduler(SchedulerError::Runner(e)) | ServerError::Runner(e) => {
+                runner_status(e)
+            }
+            ServerError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+fn runner_status(e: &RunnerError) -> StatusCode {
+    match e {
+        RunnerError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        RunnerError::Rejected { status, .. } => {
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST)
+        }
+        RunnerError::Spawn(_)
+        | RunnerError::Load { .. }
+        | RunnerError::Exited { .. }
+        | RunnerError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ServerError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), error = %self, "request failed");
+        } else {
+            tracing::debug!(status = status.as_u16(), error = %self, "request refused");
+        }
+        (
+            status,
+            Json(ErrorBody {
+                error: self.to_string(),
+            }),
+        )
+            .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_codes() {
+        assert_eq!(ServerError::MissingBody.status(), 400);
+        assert_eq!(
+            ServerError::Store(StoreError::NotFound("x".into())).status(),
+            404
+        );
+        assert_eq!(
+            ServerError::Store(StoreError::NotFound("x".into())).to_string(),
+            "model 'x' not found"
+        );
+        assert_eq!(
+            ServerError::Scheduler(SchedulerError::QueueFull).status(),
+            503
+        );
+        assert_eq!(
+            ServerError::Runner(RunnerError::Rejected {
+                status: 400,
+                message: "too long".into()
+            })
+            .status(),
+            400
+        );
+        assert_eq!(
+            ServerError::Runner(RunnerError::Exited {
+                last_error: String::new()
+            })
+            .status(),
+            500
+        );
+        assert_eq!(
+            ServerError::Runner(RunnerError::Unavailable("installing".into())).status(),
+            503
+        );
+    }
+}

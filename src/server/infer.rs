@@ -1,0 +1,164 @@
+//! The inference service behind `/api/generate` and `/api/chat`: resolve options, get a runner
+//! from the scheduler, start the completion, and turn runner events into endpoint-neutral
+//! [`Piece`]s. The stream it returns owns the scheduler lease and the runner connection, so
+//! dropping it (the client went away) cancels generation and frees the runner.
+
+use super::error::ServerError;
+use super::state::AppState;
+use crate::api::{KeepAlive, Metrics, Options};
+use crate::runner::{CompletionRequest, PromptInput, RunnerEvent, SamplingOptions};
+use crate::store::LocalModel;
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
+use std::time::Instant;
+
+/// The end of a completion, in Ollama's terms.
+#[derive(Debug, Clone, Default)]
+pub struct DoneInfo {
+    pub done_reason: String,
+    pub metrics: Metrics,
+    pub context: Option<Vec<i64>>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Piece {
+    Text(String),
+    Done(DoneInfo),
+}
+
+pub type PieceStream = BoxStream<'static, Result<Piece, ServerError>>;
+
+/// A request, validated by its route.
+pub struct Job {
+    pub model: LocalModel,
+    pub input: PromptInput,
+    pub context: Option<Vec<i64>>,
+    pub options: Options,
+    pub keep_alive: Option<KeepAlive>,
+    pub truncate: bool,
+    pub return_context: bool,
+    /// When the HTTP request arrived (for `total_duration`).
+    pub started: Instant,
+}
+
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Runs a completion.
+pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError> {
+    let model_params = crate::store::facts::generation_parameters(job.model.path());
+    let lease = state.scheduler.acquire(job.model, job.keep_alive).await?;
+    let o = job
+        .options
+        .or(&model_params)
+        .or(&Options::ollama_defaults());
+    let num_ctx = resolve_num_ctx(
+        o.num_ctx,
+        state.config.default_num_ctx,
+        lease.runner.info().context_length,
+    );
+    let options = SamplingOptions {
+        num_predict: o.num_predict.unwrap_or(-1),
+        temperature: o.temperature.unwrap_or(0.8),
+        top_k: o.top_k.unwrap_or(40),
+        top_p: o.top_p.unwrap_or(0.9),
+        min_p: o.min_p.unwrap_or(0.0),
+        seed: o.seed.unwrap_or(-1),
+        stop: o.stop.unwrap_or_default(),
+        repeat_penalty: o.repeat_penalty.unwrap_or(1.0),
+        repeat_last_n: o.repeat_last_n.unwrap_or(64),
+        presence_penalty: o.presence_penalty.unwrap_or(0.0),
+        frequency_penalty: o.frequency_penalty.unwrap_or(0.0),
+        num_ctx,
+    };
+    let id = format!(
+        "r{}",
+        NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let req = CompletionRequest {
+        id,
+        input: job.input,
+        context: job.context,
+        options,
+        truncate: job.truncate,
+        return_context: job.return_context,
+    };
+    let events = lease.runner.completion(req).await?;
+    let load_duration = lease.load_duration.as_nanos() as u64;
+    let started = job.started;
+    let shutdown = state.shutdown.clone();
+    let pieces = events.filter_map(move |ev| {
+        // The lease lives exactly as long as this stream.
+        let _hold = &lease;
+        let out = match ev {
+            Ok(RunnerEvent::Start { .. }) => None,
+            Ok(RunnerEvent::Chunk { content }) if content.is_empty() => None,
+            Ok(RunnerEvent::Chunk { content }) => Some(Ok(Piece::Text(content))),
+            Ok(RunnerEvent::Done(d)) if d.done_reason == "cancel" => {
+                Some(Err(ServerError::Internal(
+                    "generation was cancelled because the model runner is stopping".into(),
+                )))
+            }
+            Ok(RunnerEvent::Done(d)) => Some(Ok(Piece::Done(DoneInfo {
+                done_reason: d.done_reason,
+                metrics: Metrics {
+                    total_duration: started.elapsed().as_nanos() as u64,
+                    load_duration,
+                    prompt_eval_count: d.prompt_eval_count,
+                    prompt_eval_duration: d.prompt_eval_duration,
+                    eval_count: d.eval_count,
+                    eval_duration: d.eval_duration,
+                },
+                context: d.context,
+            }))),
+            Err(e) => Some(Err(ServerError::Runner(e))),
+        };
+        std::future::ready(out)
+    });
+    Ok(until_shutdown(pieces.boxed(), shutdown))
+}
+
+/// Ends a stream with an error item when the server starts shutting down, so in-flight
+/// responses finish with a final line instead of being cut.
+fn until_shutdown(s: PieceStream, token: tokio_util::sync::CancellationToken) -> PieceStream {
+    futures_util::stream::unfold((s, token, false), |(mut s, token, over)| async move {
+        if over {
+            return None;
+        }
+        tokio::select! {
+            biased;
+            item = s.next() => {
+                let item = item?;
+                let last = matches!(item, Ok(Piece::Done(_)) | Err(_));
+                Some((item, (s, token, last)))
+            }
+            _ = token.cancelled() => {
+                Some((Err(ServerError::Scheduler(crate::scheduler::SchedulerError::ShuttingDown)), (s, token, true)))
+            }
+        }
+    })
+    .boxed()
+}
+
+/// `num_ctx`: the request's (or model's) value, else the server default; never more than the
+/// model was trained for, and never less than 4 (as Ollama).
+pub fn resolve_num_ctx(requested: Option<i64>, default: u64, model_max: Option<u64>) -> u64 {
+    let n = requested
+        .filter(|n| *n > 0)
+        .map(|n| n as u64)
+        .unwrap_or(default);
+    let n = model_max.map_or(n, |m| n.min(m));
+    n.max(4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve_num_ctx;
+
+    #[test]
+    fn num_ctx_is_clamped() {
+        assert_eq!(resolve_num_ctx(None, 4096, Some(2048)), 2048);
+        assert_eq!(resolve_num_ctx(Some(512), 4096, Some(2048)), 512);
+        assert_eq!(resolve_num_ctx(Some(0), 4096, None), 4096);
+        assert_eq!(resolve_num_ctx(Some(1), 4096, None), 4);
+    }
+}

@@ -1,0 +1,126 @@
+//! The HTTP server: the route table ([`router`]), and [`run`], which wires configuration, store,
+//! scheduler and runners together, serves until SIGINT/SIGTERM, then shuts everything down.
+
+pub mod cors;
+pub mod error;
+pub mod extract;
+pub mod infer;
+pub mod ndjson;
+pub mod routes;
+pub mod shutdown;
+pub mod state;
+#[cfg(test)]
+mod tests;
+
+use crate::config::Config;
+use crate::runner::mlx::MlxFactory;
+use crate::runner::python::PythonRuntime;
+use crate::scheduler::{SchedulerConfig, SchedulerHandle};
+use crate::store::Store;
+use anyhow::Context;
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use axum::Router;
+use routes::{chat, generate, models, ps, version};
+use state::AppState;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How long in-flight requests get to finish after a shutdown signal.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// The route table. A pure function of the state, so tests drive it without a socket.
+pub fn router(state: AppState) -> Router {
+    let origins = cors::Origins::new(&state.config.origins);
+    Router::new()
+        .route("/", get(version::root))
+        .route("/api/version", get(version::version))
+        .route("/api/tags", get(models::tags))
+        .route("/api/show", post(models::show))
+        .route("/api/delete", delete(models::delete))
+        .route("/api/ps", get(ps::ps))
+        .route("/api/generate", post(generate::generate))
+        .route("/api/chat", post(chat::chat))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found") })
+        .method_not_allowed_fallback(|| async {
+            (StatusCode::METHOD_NOT_ALLOWED, "405 method not allowed")
+        })
+        .layer(axum::middleware::from_fn_with_state(origins, cors::layer))
+        .with_state(state)
+}
+
+/// Builds the state for a configuration (the real runners).
+pub fn state(config: Config, shutdown: CancellationToken) -> AppState {
+    let config = Arc::new(config);
+    let runtime = PythonRuntime::new(config.python.clone(), &config.home, &config.mlx_backend);
+    let factory = Arc::new(MlxFactory {
+        runtime,
+        home: config.home.clone(),
+        load_timeout: config.load_timeout,
+        debug: config.debug_level > 0,
+    });
+    let scheduler = SchedulerHandle::start(
+        SchedulerConfig {
+            default_keep_alive: config.keep_alive,
+            max_loaded_models: config.max_loaded_models,
+            num_parallel: config.num_parallel,
+            max_queue: config.max_queue,
+        },
+        factory,
+    );
+    AppState {
+        store: Arc::new(Store::new(config.hf_cache.clone())),
+        config,
+        scheduler,
+        shutdown,
+    }
+}
+
+/// Serves until SIGINT or SIGTERM; then stops accepting, ends in-flight streams with a final
+/// line, stops every runner and returns.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let listen = config.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    if !listen.ip().is_loopback() {
+        tracing::warn!("listening on {listen}, which is reachable from other machines");
+    }
+    let shutdown = CancellationToken::new();
+    let state = state(config, shutdown.clone());
+    tracing::info!(
+        models = %state.config.models_dir.display(),
+        hf_cache = %state.config.hf_cache.display(),
+        home = %state.config.home.display(),
+        keep_alive = ?state.config.keep_alive,
+        num_parallel = state.config.num_parallel,
+        max_loaded_models = state.config.max_loaded_models,
+        "server config"
+    );
+    tracing::info!(
+        "Listening on {} (version {}, ollmlx {})",
+        listener.local_addr()?,
+        crate::api::OLLAMA_COMPAT_VERSION,
+        env!("CARGO_PKG_VERSION")
+    );
+    let scheduler = state.scheduler.clone();
+    let token = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown::signal().await;
+        token.cancel();
+    });
+    let serve = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let drained = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(DRAIN).await;
+    };
+    tokio::select! {
+        r = serve => r.context("server error")?,
+        _ = drained => tracing::warn!("in-flight requests did not finish in time"),
+    }
+    scheduler.shutdown().await;
+    tracing::info!("all runners stopped; bye");
+    Ok(())
+}

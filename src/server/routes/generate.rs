@@ -1,0 +1,116 @@
+//! `POST /api/generate`.
+
+use super::common;
+use crate::api::{time, GenerateRequest, GenerateResponse, KeepAlive, Message};
+use crate::runner::PromptInput;
+use crate::server::error::ServerError;
+use crate::server::extract::AppJson;
+use crate::server::infer::{self, DoneInfo, Job};
+use crate::server::ndjson::{self, Chunk};
+use crate::server::state::AppState;
+use crate::store::StoreError;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use std::time::Instant;
+
+impl Chunk for GenerateResponse {
+    fn build(model: &str, text: String, done: Option<&DoneInfo>) -> Self {
+        GenerateResponse {
+            model: model.to_owned(),
+            created_at: time::now_utc(),
+            response: text,
+            done: done.is_some(),
+            done_reason: done.map(|d| d.done_reason.clone()),
+            context: done.and_then(|d| d.context.clone()),
+            metrics: done.map(|d| d.metrics.clone()).unwrap_or_default(),
+            ..Default::default()
+        }
+    }
+}
+
+pub async fn generate(
+    State(state): State<AppState>,
+    AppJson(req): AppJson<GenerateRequest>,
+) -> Result<Response, ServerError> {
+    let started = Instant::now();
+    if req.raw && (!req.template.is_empty() || !req.system.is_empty() || req.context.is_some()) {
+        return Err(ServerError::BadRequest(
+            "raw mode does not support template, system, or context".into(),
+        ));
+    }
+    common::top_logprobs(req.top_logprobs)?;
+    common::format(&req.format)?;
+    let wants_thinking = common::think(&req.think)?;
+    let keep_alive = common::keep_alive(&req.keep_alive)?;
+    let options = common::options(&req.options)?;
+    // Ollama answers an empty or unknown name on generate with 404 `model '<name>' not found`.
+    let model = state.store.find(&req.model).map_err(|e| match e {
+        StoreError::InvalidName => StoreError::NotFound(req.model.clone()),
+        e => e,
+    })?;
+    let name = model.name.display_shortest();
+    if !req.suffix.is_empty() {
+        return Err(ServerError::BadRequest(format!(
+            "{name} does not support insert"
+        )));
+    }
+    if !req.images.is_empty() {
+        return Err(ServerError::BadRequest(format!(
+            "{name} does not support vision"
+        )));
+    }
+    if !req.template.is_empty() {
+        return Err(ServerError::BadRequest(
+            "a custom template is not supported for MLX models: they use their own chat template"
+                .into(),
+        ));
+    }
+    if wants_thinking && !model.facts().capabilities.iter().any(|c| c == "thinking") {
+        return Err(ServerError::BadRequest(format!(
+            "\"{}\" does not support thinking",
+            req.model
+        )));
+    }
+
+    if req.prompt.is_empty() {
+        let reason = if keep_alive == Some(KeepAlive::Zero) {
+            state.scheduler.expire(model.key());
+            "unload"
+        } else {
+            drop(state.scheduler.acquire(model, keep_alive).await?);
+            "load"
+        };
+        return Ok(Json(GenerateResponse {
+            model: req.model,
+            created_at: time::now_utc(),
+            done: true,
+            done_reason: Some(reason.into()),
+            ..Default::default()
+        })
+        .into_response());
+    }
+
+    let input = if req.raw {
+        PromptInput::Raw(req.prompt)
+    } else {
+        let mut messages = Vec::new();
+        if !req.system.is_empty() {
+            messages.push(Message::new("system", req.system));
+        }
+        messages.push(Message::new("user", req.prompt));
+        PromptInput::Messages(messages)
+    };
+    let job = Job {
+        model,
+        input,
+        context: if req.raw { None } else { req.context },
+        options,
+        keep_alive,
+        truncate: req.truncate.unwrap_or(true),
+        return_context: !req.raw,
+        started,
+    };
+    let pieces = infer::run(&state, job).await?;
+    Ok(ndjson::respond::<GenerateResponse>(req.model, req.stream.unwrap_or(true), pieces).await)
+}

@@ -1,0 +1,9 @@
+//! HTTP handlers, one file per endpoint family. Handlers extract, validate into the types the
+//! services take, call one service, and shape the reply. They never touch processes or files.
+
+pub mod chat;
+pub mod common;
+pub mod generate;
+pub mod models;
+pub mod ps;
+pub mod version;

@@ -1,0 +1,16 @@
+//! The state every handler shares.
+
+use crate::config::Config;
+use crate::scheduler::SchedulerHandle;
+use crate::store::Store;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<Store>,
+    pub scheduler: SchedulerHandle,
+    /// Cancelled when the server starts shutting down: streams end with a final line.
+    pub shutdown: CancellationToken,
+}

@@ -1,0 +1,1 @@
+//! Handler tests: the router with fake runners, no socket.
