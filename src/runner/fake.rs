@@ -144,6 +144,9 @@ pub struct FakeFactory {
     pub load_delay: Duration,
     pub chunk_delay: Duration,
     pub fail_load: Option<String>,
+    /// Passed to each runner made.
+    pub fail_after: Option<usize>,
+    pub reject: Option<String>,
     pub starts: AtomicUsize,
     pub made: Mutex<Vec<Arc<FakeRunner>>>,
 }
@@ -177,6 +180,8 @@ impl RunnerFactory for FakeFactory {
         let words: Vec<&str> = self.words.iter().map(String::as_str).collect();
         let r = Arc::new(FakeRunner {
             delay: self.chunk_delay,
+            fail_after: self.fail_after,
+            reject: self.reject.clone(),
             ..FakeRunner::new(&words)
         });
         self.made.lock().unwrap().push(r.clone());

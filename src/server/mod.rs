@@ -50,9 +50,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Builds the state for a configuration (the real runners).
+/// Builds the state for a configuration, with the real runners.
 pub fn state(config: Config, shutdown: CancellationToken) -> AppState {
-    let config = Arc::new(config);
     let runtime = PythonRuntime::new(config.python.clone(), &config.home, &config.mlx_backend);
     let factory = Arc::new(MlxFactory {
         runtime,
@@ -60,6 +59,16 @@ pub fn state(config: Config, shutdown: CancellationToken) -> AppState {
         load_timeout: config.load_timeout,
         debug: config.debug_level > 0,
     });
+    state_with(config, factory, shutdown)
+}
+
+/// Builds the state with a given runner factory (the test seam).
+pub fn state_with(
+    config: Config,
+    factory: Arc<dyn crate::runner::RunnerFactory>,
+    shutdown: CancellationToken,
+) -> AppState {
+    let config = Arc::new(config);
     let scheduler = SchedulerHandle::start(
         SchedulerConfig {
             default_keep_alive: config.keep_alive,

@@ -1,1 +1,578 @@
-//! Handler tests: the router with fake runners, no socket.
+//! Handler tests: the real router and scheduler with fake runners, driven without a socket.
+//! They pin Ollama's exact status codes, bodies and NDJSON framing.
+
+use super::*;
+use crate::config::ServeArgs;
+use crate::runner::fake::FakeFactory;
+use crate::store::hf::tests::make_repo;
+use axum::body::Body;
+use axum::http::{Request, Response};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const MODEL: &str = "ollmlx-test/tiny";
+
+struct Harness {
+    app: Router,
+    factory: Arc<FakeFactory>,
+    _dir: tempfile::TempDir,
+}
+
+fn harness_with(factory: FakeFactory, tweak: impl FnOnce(&mut Config)) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = dir.path().join("hub");
+    make_repo(
+        &hub,
+        MODEL,
+        "0123abcd",
+        &[
+            (
+                "config.json",
+                br#"{"model_type":"llama","max_position_embeddings":2048,"hidden_size":128}"#,
+            ),
+            ("model.safetensors", b"x"),
+            (
+                "tokenizer_config.json",
+                br#"{"chat_template":"{% for m in messages %}{{m.content}}{% endfor %}"}"#,
+            ),
+            ("LICENSE", b"MIT"),
+        ],
+    );
+    let args = ServeArgs {
+        host: "127.0.0.1:0".into(),
+        keep_alive: "5m".into(),
+        load_timeout: "5m".into(),
+        mlx_backend: "auto".into(),
+        num_parallel: 1,
+        max_queue: 512,
+        hf_hub_cache: Some(hub),
+        ollmlx_home: Some(dir.path().join("home")),
+        models: Some(dir.path().join("models")),
+        ..Default::default()
+    };
+    let mut config = Config::resolve(&args, None).unwrap();
+    tweak(&mut config);
+    let factory = Arc::new(factory);
+    let state = state_with(config, factory.clone(), CancellationToken::new());
+    Harness {
+        app: router(state),
+        factory,
+        _dir: dir,
+    }
+}
+
+fn harness() -> Harness {
+    harness_with(FakeFactory::new(&["Hello", ",", " world"]), |_| {})
+}
+
+async fn call(app: &Router, method: &str, path: &str, body: Option<Value>) -> Response<Body> {
+    let req = Request::builder().method(method).uri(path);
+    let req = match body {
+        Some(b) => req.body(Body::from(b.to_string())).unwrap(),
+        None => req.body(Body::empty()).unwrap(),
+    };
+    app.clone().oneshot(req).await.unwrap()
+}
+
+async fn text(r: Response<Body>) -> String {
+    String::from_utf8(r.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+}
+
+async fn json_of(r: Response<Body>) -> Value {
+    serde_json::from_str(&text(r).await).unwrap()
+}
+
+fn lines(s: &str) -> Vec<Value> {
+    s.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn root_version_and_unknown_routes() {
+    let h = harness();
+    let r = call(&h.app, "GET", "/", None).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(text(r).await, "Ollama is running");
+    assert_eq!(call(&h.app, "HEAD", "/", None).await.status(), 200);
+    assert_eq!(
+        call(&h.app, "HEAD", "/api/version", None).await.status(),
+        200
+    );
+    assert_eq!(
+        json_of(call(&h.app, "GET", "/api/version", None).await).await,
+        json!({"version": "0.33.0"})
+    );
+    let r = call(&h.app, "GET", "/nope", None).await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(text(r).await, "404 page not found");
+    let r = call(&h.app, "GET", "/api/generate", None).await;
+    assert_eq!(r.status(), 405);
+    assert_eq!(text(r).await, "405 method not allowed");
+}
+
+#[tokio::test]
+async fn bad_bodies_get_ollama_errors() {
+    let h = harness();
+    let r = call(&h.app, "POST", "/api/generate", None).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(json_of(r).await, json!({"error": "missing request body"}));
+    let r = h
+        .app
+        .clone()
+        .oneshot(
+            Request::post("/api/chat")
+                .body(Body::from("{not json"))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(json_of(r).await["error"].is_string());
+    let r = call(
+        &h.app,
+        "POST",
+        "/api/generate",
+        Some(json!({"model": MODEL, "prompt": 5})),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn unknown_models_are_404_with_ollamas_text() {
+    let h = harness();
+    let r = call(
+        &h.app,
+        "POST",
+        "/api/generate",
+        Some(json!({"model": "nope/missing", "prompt": "hi"})),
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        json_of(r).await,
+        json!({"error": "model 'nope/missing' not found"})
+    );
+    let r = call(
+        &h.app,
+        "POST",
+        "/api/generate",
+        Some(json!({"model": "", "prompt": "hi"})),
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(json_of(r).await, json!({"error": "model '' not found"}));
+    let r = call(
+        &h.app,
+        "POST",
+        "/api/chat",
+        Some(json!({"model": "", "messages": []})),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(json_of(r).await, json!({"error": "model is required"}));
+    let r = call(
+        &h.app,
+        "POST",
+        "/api/show",
+        Some(json!({"model": "nope/missing"})),
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        json_of(r).await,
+        json!({"error": "model 'nope/missing' not found"})
+    );
+    let r = call(
+        &h.app,
+        "DELETE",
+        "/api/delete",
+        Some(json!({"model": "nope/missing"})),
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn generate_streams_ndjson_with_a_final_done_line() {
+    let h = harness();
+    let r = call(
+        &h.app,
+        "POST",
+        "/api/generate",
+        Some(json!({"model": MODEL, "prompt": "hi"})),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/x-ndjson");
+    let body = text(r).await;
+    let ls = lines(&body);
+    assert_eq!(ls.len(), 4, "{body}");
+    let words: String = ls.iter().map(|l| l["response"].as_str().unwrap()).collect();
+    assert_eq!(words, "Hello, world");
+    for l in &ls[..3] {
+        assert_eq!(l["model"], MODEL, "the model is echoed as sent");
+        assert_eq!(l["done"], false);
+        assert!(l["created_at"].as_str().unwrap().ends_with('Z'));
+        assert!(l.get("done_reason").is_none());
+    }
+    let last = &ls[3];
+    assert_eq!(last["done"], true);
+    assert_eq!(last["done_reason"], "stop");
+    assert_eq!(last["response"], "");
+    assert_eq!(last["context"], json!([1, 2, 3]));
+    assert_eq!(last["eval_count"], 3);
+    assert!(last["total_duration"].as_u64().unwrap() > 0);
+    // The runner got the prompt as a templated user message with Ollama's defaults.
+    let reqs = h.factory.last().requests.lock().unwrap().clone();
+    assert_eq!(reqs.len(), 1);
+    let o = &reqs[0].options;
+    assert_eq!(
+        (o.temperature, o.top_k, o.top_p, o.num_predict),
+        (0.8, 40, 0.9, -1)
+    );
+    assert_eq!(
+        o.num_ctx, 2048,
+        "the 4096 default is capped at the model's 2048"
+    );
+    assert!(reqs[0].return_context);
+}
+
+#[tokio::test]
+async fn generate_without_streaming_is_one_object() {
+    let h = harness();
+    let r = call(
+        &h.app,
+        "POST",
+        "/api/generate",
+        Some(
+            json!({"model": MODEL, "prompt": "hi", "stream": false, "options": {"num_predict": 2}}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let v = json_of(r).await;
+    assert_eq!(v["response"], "Hello,");
+    assert_eq!(v["done"], true);
+    assert_eq!(v["done_reason"], "length");
+}
+
+#[tokio::test]
+async fn chat_streams_messages() {
+    let h = harness();
+    let r = call(
+        &h.app,
+        "POST",
+        "/api/chat",
+        Some(json!({"model": MODEL, "messages": [{"role": "USER", "content": "hi"}], "stream": false})),
+    )
+    .await;
+    let v = json_of(r).await;
+    assert_eq!(
+        v["message"],
+        json!({"role": "assistant", "content": "Hello, world"})
+    );
+    assert_eq!(v["done_reason"], "stop");
+    let reqs = h.factory.last().requests.lock().unwrap().clone();
+    match &reqs[0].input {
+        crate::runner::PromptInput::Messages(m) => assert_eq!(m[0].role, "user"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn load_and_unload() {
+    let h = harness();
+    let r = call(
+        &h.app,
+        "POST",
+        "/api/generate",
+        Some(json!({"model": MODEL})),
+    )
+    .await;
+    let v = json_of(r).await;
+    assert_eq!(
+        (v["done"].clone(), v["done_reason"].clone()),
+        (json!(true), json!("load"))
+    );
+    assert_eq!(
+        json_of(call(&h.app, "GET", "/api/ps", None).await).await["models"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let r = call(
+        &h.app,
+        "POST",
+        "/api/chat",
+        Some(json!({"model": MODEL, "keep_alive": 0})),
+    )
+    .await;
+    let v = json_of(r).await;
+    assert_eq!(v["done_reason"], "unload");
+    assert_eq!(v["message"], json!({"role": "assistant", "content": ""}));
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(
+        json_of(call(&h.app, "GET", "/api/ps", None).await).await["models"],
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn request_validation() {
+    let h = harness();
+    let cases = [
+        (
+            json!({"model": MODEL, "prompt": "x", "options": {"temperature": "hot"}}),
+            "option \"temperature\" must be of type float",
+        ),
+        (
+            json!({"model": MODEL, "prompt": "x", "raw": true, "system": "s"}),
+            "raw mode does not support template, system, or context",
+        ),
+        (
+            json!({"model": MODEL, "prompt": "x", "top_logprobs": 21}),
+            "top_logprobs must be between 0 and 20",
+        ),
+        (
+            json!({"model": MODEL, "prompt": "x", "keep_alive": "-1"}),
+            "time: invalid duration \"-1\"",
+        ),
+        (
+            json!({"model": MODEL, "prompt": "x", "think": "loud"}),
+            "invalid think value: \"loud\"",
+        ),
+        (
+            json!({"model": MODEL, "prompt": "x", "think": true}),
+            "\"ollmlx-test/tiny\" does not support thinking",
+        ),
+    ];
+    for (body, msg) in cases {
+        let r = call(&h.app, "POST", "/api/generate", Some(body.clone())).await;
+        assert_eq!(r.status(), 400, "{body}");
+        assert_eq!(json_of(r).await["error"], msg, "{body}");
+    }
+    // unknown options are ignored
+    let r = call(&h.app, "POST", "/api/generate", Some(json!({"model": MODEL, "prompt": "x", "stream": false, "options": {"bogus": 1, "mirostat": 2}}))).await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn runner_errors_before_and_after_the_first_token() {
+    let f = FakeFactory {
+        reject: Some("the input length exceeds the context length".into()),
+        ..FakeFactory::new(&["a"])
+    };
+    let h = harness_with(f, |_| {});
+    let r = call(
+        &h.app,
+        "POST",
+        "/api/generate",
+        Some(json!({"model": MODEL, "prompt": "x"})),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        json_of(r).await["error"],
+        "the input length exceeds the context length"
+    );
+
+    let h = harness_with(
+        FakeFactory {
+            fail_after: Some(1),
+            ..FakeFactory::new(&["a", "b"])
+        },
+        |_| {},
+    );
+    let r = call(
+        &h.app,
+        "POST",
+        "/api/generate",
+        Some(json!({"model": MODEL, "prompt": "x"})),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "the stream had begun");
+    let ls = lines(&text(r).await);
+    assert_eq!(ls[0]["response"], "a");
+    let last = ls.last().unwrap();
+    assert!(
+        last["error"]
+            .as_str()
+            .unwrap()
+            .contains("model runner has unexpectedly stopped"),
+        "{last}"
+    );
+    assert!(
+        last["error"].as_str().unwrap().ends_with(": boom"),
+        "the runner's last words: {last}"
+    );
+
+    let r = call(&h.app, "POST", "/api/chat", Some(json!({"model": MODEL, "stream": false, "messages": [{"role": "user", "content": "x"}]}))).await;
+    assert_eq!(r.status(), 500);
+    assert!(json_of(r).await["error"]
+        .as_str()
+        .unwrap()
+        .contains("unexpectedly stopped"));
+}
+
+#[tokio::test]
+async fn queue_full_is_503() {
+    let f = FakeFactory {
+        load_delay: std::time::Duration::from_millis(500),
+        ..FakeFactory::new(&["a"])
+    };
+    let h = harness_with(f, |c| c.max_queue = 1);
+    let app = h.app.clone();
+    let first = tokio::spawn(async move {
+        call(&app, "POST", "/api/generate", Some(json!({"model": MODEL})))
+            .await
+            .status()
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let r = call(
+        &h.app,
+        "POST",
+        "/api/generate",
+        Some(json!({"model": MODEL, "prompt": "x"})),
+    )
+    .await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(
+        json_of(r).await["error"],
+        "server busy, please try again.  maximum pending requests exceeded"
+    );
+    assert_eq!(first.await.unwrap(), 200);
+}
+
+#[tokio::test]
+async fn tags_show_ps_delete() {
+    let h = harness();
+    let v = json_of(call(&h.app, "GET", "/api/tags", None).await).await;
+    let m = &v["models"][0];
+    assert_eq!(m["name"], "ollmlx-test/tiny:latest");
+    assert_eq!(m["model"], "ollmlx-test/tiny:latest");
+    assert_eq!(m["digest"].as_str().unwrap().len(), 64);
+    for k in [
+        "parent_model",
+        "format",
+        "family",
+        "families",
+        "parameter_size",
+        "quantization_level",
+    ] {
+        assert!(m["details"].get(k).is_some(), "details.{k} must be present");
+    }
+    assert_eq!(m["details"]["format"], "safetensors");
+    assert_eq!(m["details"]["family"], "llama");
+
+    // every name tags shows is accepted back, and so is the bare repo id
+    for name in [
+        "ollmlx-test/tiny:latest",
+        "ollmlx-test/tiny",
+        "hf.co/ollmlx-test/tiny",
+    ] {
+        let r = call(&h.app, "POST", "/api/show", Some(json!({"name": name}))).await;
+        assert_eq!(r.status(), 200, "{name}");
+    }
+    let s = json_of(call(&h.app, "POST", "/api/show", Some(json!({"model": MODEL}))).await).await;
+    assert_eq!(s["model_info"]["general.architecture"], "llama");
+    assert_eq!(s["model_info"]["llama.context_length"], 2048);
+    assert_eq!(s["capabilities"], json!(["completion"]));
+    assert_eq!(s["license"], "MIT");
+    assert!(s["template"].as_str().unwrap().contains("messages"));
+    assert!(s["modelfile"]
+        .as_str()
+        .unwrap()
+        .starts_with("# Modelfile generated by \"ollama show\""));
+    let r = call(&h.app, "POST", "/api/show", Some(json!({}))).await;
+    assert_eq!(r.status(), 400);
+
+    let _ = call(
+        &h.app,
+        "POST",
+        "/api/generate",
+        Some(json!({"model": MODEL})),
+    )
+    .await;
+    let ps = json_of(call(&h.app, "GET", "/api/ps", None).await).await;
+    let p = &ps["models"][0];
+    assert_eq!(p["name"], "ollmlx-test/tiny:latest");
+    assert_eq!(p["size_vram"], 0, "the fake runner reports the cpu backend");
+    assert_eq!(p["context_length"], 2048);
+    assert!(p["expires_at"].is_string());
+
+    let r = call(
+        &h.app,
+        "DELETE",
+        "/api/delete",
+        Some(json!({"model": MODEL})),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(text(r).await, "");
+    assert!(
+        h.factory
+            .last()
+            .closed
+            .load(std::sync::atomic::Ordering::SeqCst),
+        "unloaded before deleting"
+    );
+    assert_eq!(
+        json_of(call(&h.app, "GET", "/api/tags", None).await).await["models"],
+        json!([])
+    );
+    let r = call(
+        &h.app,
+        "DELETE",
+        "/api/delete",
+        Some(json!({"model": MODEL})),
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn cors_like_ollama() {
+    let h = harness();
+    let req = |origin: &str, method: &str| {
+        Request::builder()
+            .method(method)
+            .uri("/api/version")
+            .header("origin", origin)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let r = h
+        .app
+        .clone()
+        .oneshot(req("https://evil.example", "GET"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(text(r).await, "");
+    let r = h
+        .app
+        .clone()
+        .oneshot(req("http://localhost:3000", "GET"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    let r = h
+        .app
+        .clone()
+        .oneshot(req("http://localhost:3000", "OPTIONS"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+}
