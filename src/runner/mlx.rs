@@ -33,6 +33,14 @@ pub struct MlxFactory {
 #[async_trait::async_trait]
 impl RunnerFactory for MlxFactory {
     async fn start(&self, spec: LoadSpec) -> Result<Arc<dyn Runner>, RunnerError> {
+        // Integrity before any load: a truncated or half-downloaded model never starts a runner.
+        let model = spec.model.clone();
+        tokio::task::spawn_blocking(move || model.check())
+            .await
+            .map_err(|e| RunnerError::Spawn(e.to_string()))?
+            .map_err(|e| RunnerError::Load {
+                message: e.to_string(),
+            })?;
         let python = self.runtime.python()?;
         let code = super::embedded::unpack(&self.home)
             .map_err(|e| RunnerError::Spawn(format!("cannot unpack the MLX runner: {e}")))?;

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every test: the Rust suites (unit, handler, and process tests against the real MLX runner
+# on tiny models made here), the Python runner's pytest suite, and the end-to-end test with the
+# official `ollama` Python client. On a fresh machine it first installs what the tests need:
+# a pinned Python venv in .venv (mlx[cpu], mlx-lm, ...) and the test models in target/fixtures.
+#
+#   scripts/test.sh            everything
+#   scripts/test.sh -- <args>  extra arguments for `cargo test`
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+# --- Python venv, pinned by mlx_backend/requirements.txt -------------------------------------
+py=${PYTHON:-python3}
+want=$(sha256sum mlx_backend/requirements.txt | cut -c1-16)
+if [[ ! -x .venv/bin/python || "$(cat .venv/.ollmlx-stamp 2>/dev/null)" != "$want" ]]; then
+  echo "== installing the test venv (.venv) =="
+  "$py" -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed (mlx-lm 0.32)"'
+  rm -rf .venv
+  "$py" -m venv .venv
+  .venv/bin/python -m pip install --disable-pip-version-check -q -r mlx_backend/requirements.txt
+  echo "$want" > .venv/.ollmlx-stamp
+fi
+export OLLMLX_TEST_PYTHON="$root/.venv/bin/python"
+
+# --- Test models (cached under target/, rebuilt only when the fixture script changes) ---------
+echo "== fixtures =="
+"$OLLMLX_TEST_PYTHON" tests/fixtures/make_models.py target/fixtures
+export OLLMLX_TEST_FIXTURES="$root/target/fixtures"
+# Tests must never skip for a missing tool here: fail instead.
+export OLLMLX_REQUIRE_TOOLS=1
+
+# --- Rust ----------------------------------------------------------------------------------------
+echo "== cargo test =="
+extra=()
+if [[ "${1:-}" == "--" ]]; then shift; extra=("$@"); fi
+cargo test --all-targets "${extra[@]}"
+
+# --- Python runner -------------------------------------------------------------------------------
+echo "== pytest (mlx_backend) =="
+(cd mlx_backend && "$OLLMLX_TEST_PYTHON" -m pytest -q)

@@ -1,0 +1,23 @@
+//! The official `ollama` Python client against the real daemon (tests/e2e/ollama_client_check.py).
+
+use crate::support::*;
+use std::process::Command;
+
+#[test]
+fn official_ollama_python_client_lists_shows_generates_and_chats() {
+    let Some(s) = server(&[]) else { return };
+    let python = python().unwrap();
+    let out = Command::new(&python)
+        .arg(repo_root().join("tests/e2e/ollama_client_check.py"))
+        .env("OLLAMA_HOST", &s.url)
+        .env("OLLMLX_TEST_MODEL", TINY)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "client check failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+}

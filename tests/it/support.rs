@@ -1,0 +1,286 @@
+//! Test support: locating the Python and fixtures, and `TestServer`, a daemon process on a free
+//! loopback port with its own homes, whose log the tests can read.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub const TINY: &str = "ollmlx-test/tiny-llama";
+pub const TINY_4BIT: &str = "ollmlx-test/tiny-llama-4bit";
+pub const TINY_EOS: &str = "ollmlx-test/tiny-llama-eos";
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python with mlx-lm. `None` (and a message) when absent, unless the environment requires
+/// every tool (scripts/test.sh and CI do), in which case a missing Python fails the test.
+pub fn python() -> Option<PathBuf> {
+    let p = std::env::var_os("OLLMLX_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv/bin/python"));
+    if p.exists() {
+        return Some(p);
+    }
+    if std::env::var_os("OLLMLX_REQUIRE_TOOLS").is_some() {
+        panic!(
+            "OLLMLX_REQUIRE_TOOLS is set but {} does not exist",
+            p.display()
+        );
+    }
+    eprintln!(
+        "skipping: no Python with mlx-lm at {} (run scripts/test.sh to install it)",
+        p.display()
+    );
+    None
+}
+
+/// Builds the fixtures once per test binary and returns their directory.
+pub fn fixtures(python: &Path) -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::var_os("OLLMLX_TEST_FIXTURES")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo_root().join("target/fixtures"));
+        let status = Command::new(python)
+            .arg(repo_root().join("tests/fixtures/make_models.py"))
+            .arg(&dir)
+            .status()
+            .expect("run make_models.py");
+        assert!(status.success(), "building the fixtures failed");
+        dir
+    })
+    .clone()
+}
+
+/// Copies a fixture hub cache (keeping its symlinks), for tests that change it.
+pub fn copy_hub(src: &Path, dst: &Path) {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(src)
+        .arg(dst)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+pub struct TestServer {
+    pub child: Child,
+    pub url: String,
+    _home: tempfile::TempDir,
+    log: Arc<(Mutex<String>, Condvar)>,
+}
+
+pub struct Options {
+    pub hub: PathBuf,
+    pub python: PathBuf,
+    pub env: Vec<(String, String)>,
+}
+
+impl TestServer {
+    pub fn start(o: Options) -> TestServer {
+        let home = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ollmlx"));
+        cmd.arg("serve")
+            .env("OLLAMA_HOST", "127.0.0.1:0")
+            .env("HF_HUB_CACHE", &o.hub)
+            .env("OLLAMA_MODELS", home.path().join("models"))
+            .env("OLLMLX_HOME", home.path().join("ollmlx"))
+            .env("OLLMLX_PYTHON", &o.python)
+            .env("OLLMLX_LOG", "info,runner=debug")
+            .env_remove("OLLAMA_KEEP_ALIVE")
+            .env_remove("OLLAMA_NUM_PARALLEL")
+            .env_remove("OLLAMA_MAX_LOADED_MODELS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in &o.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn ollmlx serve");
+        let log = Arc::new((Mutex::new(String::new()), Condvar::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if std::env::var_os("OLLMLX_TEST_ECHO").is_some() {
+                    eprintln!("[daemon] {line}");
+                }
+                let (m, cv) = &*sink;
+                let mut s = m.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+                cv.notify_all();
+            }
+        });
+        let mut server = TestServer {
+            child,
+            url: String::new(),
+            _home: home,
+            log,
+        };
+        let line = server.wait_log("Listening on ", Duration::from_secs(30));
+        let addr = line
+            .split("Listening on ")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap();
+        server.url = format!("http://{addr}");
+        server
+    }
+
+    /// Waits until the daemon's log has a line containing `needle`; returns that line.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> String {
+        let (m, cv) = &*self.log;
+        let deadline = Instant::now() + timeout;
+        let mut s = m.lock().unwrap();
+        loop {
+            if let Some(line) = s.lines().find(|l| l.contains(needle)) {
+                return line.to_owned();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "no log line with {needle:?} within {timeout:?}; log:\n{s}"
+            );
+            s = cv.wait_timeout(s, left).unwrap().0;
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The runner processes (direct children of the daemon).
+    pub fn runners(&self) -> Vec<u32> {
+        children_of(self.pid())
+    }
+
+    pub fn client(&self) -> reqwest::blocking::Client {
+        reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(300))
+            .build()
+            .unwrap()
+    }
+
+    pub fn post(&self, path: &str, body: serde_json::Value) -> reqwest::blocking::Response {
+        self.client()
+            .post(format!("{}{path}", self.url))
+            .json(&body)
+            .send()
+            .unwrap()
+    }
+
+    pub fn get(&self, path: &str) -> serde_json::Value {
+        self.client()
+            .get(format!("{}{path}", self.url))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+
+    /// Sends a signal to the daemon and waits for it to exit.
+    pub fn signal_and_wait(&mut self, sig: i32, timeout: Duration) -> std::process::ExitStatus {
+        unsafe {
+            libc::kill(self.pid() as i32, sig);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not exit within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let runners = self.runners();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for r in runners {
+            unsafe {
+                libc::kill(r as i32, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Parses NDJSON lines.
+pub fn ndjson(body: &str) -> Vec<serde_json::Value> {
+    body.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Direct children of a process, from /proc.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        // The command may contain spaces: fields start after the last ')'.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.get(1).and_then(|f| f.parse::<u32>().ok()) == Some(pid) && fields[0] != "Z" {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// True while a process exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, r)| !r.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Waits until `pid` is gone.
+pub fn wait_gone(pid: u32, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if !alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// Starts a server over the good fixture cache (or returns None when Python is absent).
+pub fn server(env: &[(&str, &str)]) -> Option<TestServer> {
+    let python = python()?;
+    let fx = fixtures(&python);
+    Some(TestServer::start(Options {
+        hub: fx.join("hub"),
+        python,
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }))
+}
