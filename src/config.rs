@@ -45,7 +45,7 @@ pub struct ServeArgs {
     #[arg(long, env = env::HF_HUB_CACHE)]
     pub hf_hub_cache: Option<PathBuf>,
     /// Hugging Face home.
-    #[arg(long, env = env::HF_HOME, hide = true)]
+    #[arg(long, env = env::HF_HOME)]
     pub hf_home: Option<PathBuf>,
     #[arg(long, env = env::XDG_CACHE_HOME, hide = true)]
     pub xdg_cache_home: Option<PathBuf>,

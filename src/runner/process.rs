@@ -30,7 +30,11 @@ pub struct ChildProcess {
 }
 
 impl ChildProcess {
-    /// Spawns `cmd` with piped stdio in a new process group. Returns the process and its stdout,
+    /// Spawns `cmd` with piped stdio in a new process group.
+    ///
+    /// Call it from an async task (a long-lived runtime worker), never from `spawn_blocking`: on
+    /// Linux the runner asks for `PR_SET_PDEATHSIG`, which fires when the *thread* that forked it
+    /// exits, and blocking-pool threads exit after a while idle. Returns the process and its stdout,
     /// which the caller reads for the ready line.
     pub fn spawn(mut cmd: Command, label: &str) -> std::io::Result<(ChildProcess, ChildStdout)> {
         cmd.stdin(Stdio::piped())

@@ -4,6 +4,7 @@
 pub mod cors;
 pub mod error;
 pub mod extract;
+pub mod host_guard;
 pub mod infer;
 pub mod ndjson;
 pub mod routes;
@@ -33,6 +34,7 @@ const DRAIN: Duration = Duration::from_secs(10);
 /// The route table. A pure function of the state, so tests drive it without a socket.
 pub fn router(state: AppState) -> Router {
     let origins = cors::Origins::new(&state.config.origins);
+    let guard = host_guard::HostGuard::new(state.config.listen.ip().is_loopback());
     Router::new()
         .route("/", get(version::root))
         .route("/api/version", get(version::version))
@@ -47,6 +49,10 @@ pub fn router(state: AppState) -> Router {
             (StatusCode::METHOD_NOT_ALLOWED, "405 method not allowed")
         })
         .layer(axum::middleware::from_fn_with_state(origins, cors::layer))
+        .layer(axum::middleware::from_fn_with_state(
+            guard,
+            host_guard::layer,
+        ))
         .with_state(state)
 }
 

@@ -29,7 +29,9 @@ assert gen.done and gen.done_reason == "length" and gen.eval_count == 5, gen
 assert gen.context, "generate returns context"
 
 parts = list(
-    client.generate(model=MODEL, prompt="Hello", stream=True, options={"num_predict": 5, "temperature": 0})
+    client.generate(
+        model=MODEL, prompt="Hello", stream=True, options={"num_predict": 5, "temperature": 0}
+    )
 )
 assert parts[-1].done and "".join(p.response for p in parts) == gen.response
 
@@ -41,7 +43,12 @@ reply = client.chat(
 assert reply.message.role == "assistant" and reply.eval_count == 4, reply
 
 chunks = list(
-    client.chat(model=MODEL, messages=[{"role": "user", "content": "Hi"}], stream=True, options={"num_predict": 3})
+    client.chat(
+        model=MODEL,
+        messages=[{"role": "user", "content": "Hi"}],
+        stream=True,
+        options={"num_predict": 3},
+    )
 )
 assert chunks[-1].done and chunks[-1].eval_count == 3
 

@@ -1,0 +1,169 @@
+"""Process lifecycle of the runner: arguments, bind, the one stdout line, watchdogs, shutdown.
+
+    OLLMLX_RUNNER_TOKEN=<hex> python -m ollmlx_mlx --model <dir> --host 127.0.0.1 --port 0
+
+Order matters (docs/runner-protocol.md, "Start-up"): bind first, then announce the bound port on
+stdout (the only stdout output ever), then load on the engine thread while ``/v1/health`` reports
+progress. Shutdown (SIGTERM, SIGINT, ``POST /v1/shutdown`` or stdin EOF) stops admission, ends
+in-flight requests with ``done_reason: cancel`` and leaves through ``os._exit`` (mlx-engine.md
+§1.15: a normal interpreter exit after MLX ran on another thread can abort in C++ teardown).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import importlib.metadata
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING
+
+# Before anything can import huggingface_hub: a mistyped path must never become a hub download.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from . import PROTOCOL_VERSION, __version__, log
+from .server import RunnerServer
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+# After a load failure the process stays up this long so the daemon can read the error from
+# /v1/health (it polls every 250 ms) before the exit.
+ERROR_LINGER_S = 2.0
+# Upper bounds for an orderly shutdown; past them the process exits anyway.
+ENGINE_STOP_S = 10.0
+STREAM_DRAIN_S = 3.0
+PR_SET_PDEATHSIG = 1
+# Captured as early as possible: a change later means the parent died (see set_parent_death_signal).
+_PARENT_PID = os.getppid()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m ollmlx_mlx", description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help="model directory (a Hugging Face snapshot)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0 lets the OS pick a free port")
+    p.add_argument("--parallel", type=int, default=1, help="sequences decoded concurrently")
+    p.add_argument("--log-level", default="info", choices=list(log.LEVELS))
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    log.configure(args.log_level)
+    token = os.environ.get("OLLMLX_RUNNER_TOKEN", "")
+    if not token:
+        log.error("OLLMLX_RUNNER_TOKEN is not set; refusing to start without authentication")
+        sys.exit(2)
+    # Only our own token variable is sensitive: drop it so it cannot leak into child processes.
+    del os.environ["OLLMLX_RUNNER_TOKEN"]
+
+    stop = threading.Event()
+    set_parent_death_signal()
+    server = RunnerServer(args.host, args.port, token, on_shutdown=stop.set)
+    announce(server)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    threading.Thread(target=watch_parent, args=(stop,), name="parent-watch", daemon=True).start()
+    # Serve before the heavy imports below: /v1/health answers "loading" meanwhile.
+    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
+
+    try:
+        from .engine import Engine  # mlx_lm + transformers: about a second
+    except Exception as exc:  # noqa: BLE001 - a broken install must still say why, as JSON
+        log.error("cannot import the MLX stack", error=f"{type(exc).__name__}: {exc}")
+        exit_now(1)
+    engine = Engine(args.model, parallel=args.parallel)
+    server.engine = engine
+    log.info("loading model", model=args.model, parallel=engine.parallel)
+    engine.start()
+
+    # Event.wait with a timeout keeps the main thread responsive to signals.
+    while not stop.wait(0.2):
+        if engine.phase == "error":
+            time.sleep(ERROR_LINGER_S)
+            log.info("exiting after load failure")
+            exit_now(1)
+    shut_down(server, engine)
+
+
+def announce(server: RunnerServer) -> None:
+    """Print the one listening line, then send anything else written to stdout to stderr."""
+    host, port = server.server_address[:2]
+    line = {
+        "event": "listening",
+        "host": host,
+        "port": port,
+        "pid": os.getpid(),
+        "protocol": PROTOCOL_VERSION,
+        "versions": {
+            "ollmlx_mlx": __version__,
+            # Read from package metadata: importing mlx_lm here would delay the line by ~1 s.
+            "mlx": importlib.metadata.version("mlx"),
+            "mlx_lm": importlib.metadata.version("mlx-lm"),
+        },
+    }
+    sys.stdout.write(json.dumps(line) + "\n")
+    sys.stdout.flush()
+    # mlx_lm and transformers may print; C++ code may write to fd 1 directly. Point both the
+    # Python object and the file descriptor at stderr so stdout carries exactly one line.
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+
+def set_parent_death_signal() -> None:
+    """Linux only: SIGTERM us when the parent dies (second line of defence after stdin EOF)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError) as exc:
+        log.warning("prctl(PR_SET_PDEATHSIG) unavailable", error=str(exc))
+        return
+    if os.getppid() != _PARENT_PID:  # the parent died before prctl took effect
+        log.warning("parent already gone at start-up")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def watch_parent(stop: threading.Event) -> None:
+    """The daemon holds our stdin open and never writes; EOF means it is gone (even SIGKILLed)."""
+    try:
+        while sys.stdin.buffer.read1(4096):
+            pass  # unexpected input is ignored; only EOF matters
+    except (OSError, ValueError, AttributeError):  # closed or absent stdin counts as EOF
+        pass
+    log.info("stdin closed: parent gone, shutting down")
+    stop.set()
+
+
+def shut_down(server: RunnerServer, engine: Engine) -> None:
+    log.info("shutting down")
+    server.shutdown()  # stop accepting; handler threads already running carry on
+    if engine.phase == "ready":
+        engine.stop(ENGINE_STOP_S)  # in-flight requests get done_reason "cancel"
+    # Otherwise the engine is still inside load() or warm-up, which cannot be interrupted and has
+    # no requests to end: exiting right away beats making the daemon wait for SIGKILL.
+    deadline = time.monotonic() + STREAM_DRAIN_S
+    while server.streams and time.monotonic() < deadline:
+        time.sleep(0.02)  # let handlers write the final done events
+    log.info("bye")
+    exit_now(0)
+
+
+def exit_now(code: int) -> None:
+    for stream in (sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,464 @@
+"""The engine: ONE thread that owns every MLX object (model, tokenizer, KV caches, RNG).
+
+MLX streams and caches are thread-affine (mlx-engine.md §0.3, §1.3), so HTTP handler threads never
+touch MLX. They talk to the engine through two kinds of inbox items:
+
+- a ``Job`` (one completion): the engine renders and checks the prompt, then answers on the
+  job's own event queue, first with either a ``RequestError`` (the handler turns it into a 4xx
+  before any byte of the stream is sent) or a ``start`` event, then ``chunk`` events and exactly
+  one ``done`` or ``error`` event;
+- a ``Call`` (tokenize, detokenize, render): a function run between decode steps, answered
+  through a ``concurrent.futures.Future``.
+
+Scheduling: active sequences advance one token each per loop turn (round-robin over per-request
+``generate_step`` generators), so the loop already has the shape where mlx_lm's ``BatchGenerator``
+can replace the inner step later. A request with ``seed >= 0`` runs alone (it waits for the others
+to finish and the others wait for it), because MLX has one global RNG. Each sequence has a cancel
+flag, checked before every decode step and, through ``prompt_progress_callback``, after every
+prefill chunk, so cancel latency is one step or one chunk.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import functools
+import gc
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlx.core as mx
+from mlx_lm import load
+from mlx_lm.generate import generate_step, generation_stream, wired_limit
+
+from . import facts, log, protocol, templates
+from .protocol import CompletionRequest, RequestError
+from .sampling import logits_processors_for, sampler_for
+from .stops import StopMatcher
+
+# Tokens per prefill chunk (mlx_lm's default). Smaller chunks would cut cancel latency during a
+# long prefill at some cost in prefill throughput.
+PREFILL_STEP_SIZE = 2048
+# Warm-up generation length: enough to compile the prefill, decode and sampling kernels.
+WARMUP_TOKENS = 2
+
+
+class Cancelled(Exception):
+    """Raised from the prefill progress callback to abort a cancelled request's prefill."""
+
+
+class Job:
+    """One completion request, shared by its HTTP handler and the engine."""
+
+    def __init__(self, req: CompletionRequest):
+        self.req = req
+        # Items: RequestError (rejected before streaming) or an event dict.
+        self.events: queue.Queue = queue.Queue()
+        self._cancel = threading.Event()
+        self.prompt: list[int] = []
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+
+@dataclass
+class _Call:
+    fn: Callable[..., Any]
+    args: tuple
+    future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future)
+
+
+@dataclass
+class _Sequence:
+    """Engine-private state of one active generation."""
+
+    job: Job
+    limit: int  # most tokens this sequence may generate (num_predict and num_ctx)
+    gen: Iterator
+    detok: Any
+    stops: StopMatcher
+    started_ns: int
+    first_ns: int | None = None
+    last_ns: int = 0
+    count: int = 0  # generated tokens, including an EOS that ended the sequence
+    generated: list[int] = field(default_factory=list)
+
+    @property
+    def seeded(self) -> bool:
+        return self.job.req.options.seed >= 0
+
+    def check_cancel(self, _processed: int, _total: int) -> None:
+        if self.job.cancelled:
+            raise Cancelled
+
+
+_STOP = object()
+
+
+class Engine:
+    """Loads the model, then serves jobs until ``stop``. See the module docstring."""
+
+    def __init__(self, model_dir: str, parallel: int = 1):
+        self.model_dir = model_dir
+        self.parallel = max(1, parallel)
+        # Read by handler threads; written only here. Plain attribute reads are atomic under the
+        # GIL, which is all /v1/health and /v1/status need.
+        self.phase = "load"  # load -> warmup -> ready | error
+        self.error: str | None = None
+        self.facts: dict[str, Any] = {}
+        self.load_ms = 0
+        self.warmup_ms = 0
+        self.completed = 0
+        self.cancelled = 0
+        self._inbox: queue.Queue = queue.Queue()
+        self._waiting: collections.deque[Job] = collections.deque()
+        self._active: list[_Sequence] = []
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="engine", daemon=True)
+
+    # ---- handler-side API (any thread) -------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float) -> None:
+        """Stop admitting, end in-flight requests with ``done_reason: cancel``, join the thread."""
+        self._stopping = True
+        self._inbox.put(_STOP)
+        self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def submit(self, req: CompletionRequest) -> Job:
+        job = Job(req)
+        if self._stopping:
+            job.events.put(RequestError("the runner is shutting down", 503))
+        else:
+            self._inbox.put(job)
+        return job
+
+    def call(self, fn: Callable[..., Any], *args: Any, timeout: float = 60.0) -> Any:
+        """Run ``fn(*args)`` on the engine thread and return its result (or raise its error)."""
+        if self._stopping or not self.alive:
+            raise RequestError("the runner is shutting down", 503)
+        c = _Call(fn, args)
+        self._inbox.put(c)
+        return c.future.result(timeout)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            **self.facts,
+            "memory": facts.memory(),
+            "load_ms": self.load_ms,
+            "warmup_ms": self.warmup_ms,
+            "requests": {
+                "active": len(self._active),
+                "queued": len(self._waiting),
+                "completed": self.completed,
+                "cancelled": self.cancelled,
+            },
+        }
+
+    # Control calls (run on the engine thread through ``call``).
+
+    def tokenize(self, text: str, add_special: bool) -> list[int]:
+        return list(self.tokenizer.encode(text, add_special_tokens=add_special))
+
+    def detokenize(self, tokens: list[int]) -> str:
+        self._check_vocab(tokens, "tokens")
+        return self.tokenizer.decode(tokens)
+
+    def render(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "prompt": templates.render_text(self.tokenizer, messages),
+            "tokens": templates.render_tokens(self.tokenizer, messages),
+        }
+
+    # ---- engine thread -----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._load()
+            self._warmup()
+        except Exception as exc:  # noqa: BLE001 - any load failure is reported, not raised
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.phase = "error"
+            log.error("model failed to load", model=self.model_dir, error=self.error)
+            return
+        self.phase = "ready"
+        log.info("ready", load_ms=self.load_ms, warmup_ms=self.warmup_ms, **self._summary())
+        try:
+            self._serve()
+        except Exception as exc:  # noqa: BLE001 - reported through /v1/health, then exit 1
+            self.error = f"engine loop crashed: {type(exc).__name__}: {exc}"
+            self.phase = "error"
+            log.error("engine loop crashed", error=self.error)
+            self._fail_all(self.error)
+        finally:
+            self._release()
+
+    def _load(self) -> None:
+        start = time.monotonic()
+        path = Path(self.model_dir)
+        if not path.is_dir():
+            raise FileNotFoundError(f"model directory not found: {path}")
+        self.model, self.tokenizer, config = load(str(path), lazy=False, return_config=True)
+        template = templates.install_template(self.tokenizer, path)
+        self.facts = facts.model_facts(self.model_dir, self.model, self.tokenizer, config, template)
+        text_cfg = config.get("text_config") or {}
+        self.vocab_size = int(text_cfg.get("vocab_size") or config.get("vocab_size") or 0)
+        self.vocab_size = self.vocab_size or len(self.tokenizer)
+        self.eos_ids = set(self.tokenizer.eos_token_ids)
+        self.load_ms = int((time.monotonic() - start) * 1000)
+
+    def _warmup(self) -> None:
+        """One tiny generation with the daemon's default sampler, so the first request does not
+        pay for kernel compilation (seconds on a cold CUDA cache, mlx-engine.md §3.5)."""
+        self.phase = "warmup"
+        start = time.monotonic()
+        prompt = templates.render_tokens(self.tokenizer, [{"role": "user", "content": "hi"}])
+        sampler = sampler_for(protocol.Options(), self.vocab_size)
+        gen = generate_step(mx.array(prompt), self.model, max_tokens=WARMUP_TOKENS, sampler=sampler)
+        for _ in gen:
+            pass
+        self.warmup_ms = int((time.monotonic() - start) * 1000)
+
+    def _summary(self) -> dict[str, Any]:
+        keys = ("architecture", "parameter_count", "quantization", "dtype", "backend")
+        return {k: self.facts.get(k) for k in keys}
+
+    def _serve(self) -> None:
+        # One wired-limit scope for the whole serving life: per-request scopes would interleave
+        # and restore the limit while other sequences still run (a no-op on CPU and CUDA).
+        with wired_limit(self.model, [generation_stream]):
+            while not self._stopping:
+                self._drain_inbox(block=not self._active and not self._waiting)
+                if self._stopping:
+                    break
+                self._drop_cancelled_waiting()
+                self._promote()
+                for seq in list(self._active):
+                    self._step(seq)
+        self._cancel_all()
+
+    def _drain_inbox(self, block: bool) -> None:
+        while True:
+            try:
+                item = self._inbox.get(block=block)
+            except queue.Empty:
+                return
+            block = False
+            if item is _STOP:
+                self._stopping = True
+                return
+            if isinstance(item, _Call):
+                self._run_call(item)
+            else:
+                self._admit(item)
+
+    def _run_call(self, c: _Call) -> None:
+        try:
+            c.future.set_result(c.fn(*c.args))
+        except Exception as exc:  # noqa: BLE001 - handed to the waiting handler
+            c.future.set_exception(exc)
+
+    def _admit(self, job: Job) -> None:
+        """Render and check the prompt; answer with a rejection or a ``start`` event."""
+        req = job.req
+        try:
+            job.prompt, dropped = self._prompt_tokens(req)
+        except RequestError as exc:
+            job.events.put(exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - a template that raises is the caller's problem
+            job.events.put(RequestError(f"failed to render the prompt: {exc}"))
+            return
+        if dropped:
+            log.warning("truncated chat history to fit num_ctx", id=req.id, dropped=dropped)
+        job.events.put(protocol.start_event(len(job.prompt), dropped))
+        self._waiting.append(job)
+
+    def _prompt_tokens(self, req: CompletionRequest) -> tuple[list[int], int]:
+        num_ctx = req.options.num_ctx
+        self._check_vocab(req.context, "context")
+        budget = num_ctx - len(req.context)
+        if req.messages is not None:
+            render = functools.partial(templates.render_tokens, self.tokenizer)
+            tokens, dropped = templates.fit_messages(
+                render, req.messages, budget, num_ctx, req.truncate
+            )
+        else:
+            # BOS (if the model wants one) only at the very start, never after a context.
+            tokens = self.tokenizer.encode(req.prompt, add_special_tokens=not req.context)
+            dropped = 0
+            if len(tokens) >= budget:
+                raise templates.context_error(len(req.context) + len(tokens), num_ctx)
+        prompt = list(req.context) + list(tokens)
+        if not prompt:
+            raise RequestError("the prompt is empty")
+        return prompt, dropped
+
+    def _check_vocab(self, tokens: list[int], name: str) -> None:
+        bad = [t for t in tokens if t >= self.vocab_size]
+        if bad:
+            raise RequestError(f'"{name}" has token ids outside the vocabulary: {bad[:5]}')
+
+    def _drop_cancelled_waiting(self) -> None:
+        for job in [j for j in self._waiting if j.cancelled]:
+            self._waiting.remove(job)
+            self._end_unstarted(job)
+
+    def _promote(self) -> None:
+        """Start waiting jobs in order while there is room (FIFO: nobody jumps the queue)."""
+        while self._waiting and len(self._active) < self.parallel:
+            head = self._waiting[0]
+            exclusive = any(s.seeded for s in self._active)
+            if exclusive or (head.req.options.seed >= 0 and self._active):
+                return
+            self._active.append(self._begin(self._waiting.popleft()))
+
+    def _begin(self, job: Job) -> _Sequence:
+        opts = job.req.options
+        if opts.seed >= 0:
+            mx.random.seed(opts.seed)  # safe: seeded sequences run alone (see _promote)
+        limit = opts.num_ctx - len(job.prompt)
+        if opts.num_predict > 0:  # as in Ollama's runners, 0 and negative mean "no limit"
+            limit = min(limit, opts.num_predict)
+        seq = _Sequence(
+            job=job,
+            limit=limit,
+            gen=iter(()),
+            detok=self.tokenizer.detokenizer,  # a fresh copy on every access
+            stops=StopMatcher(opts.stop),
+            started_ns=time.monotonic_ns(),
+        )
+        seq.gen = generate_step(
+            mx.array(job.prompt),
+            self.model,
+            max_tokens=limit,
+            sampler=sampler_for(opts, self.vocab_size),
+            logits_processors=logits_processors_for(opts),
+            prompt_progress_callback=seq.check_cancel,
+            prefill_step_size=PREFILL_STEP_SIZE,
+        )
+        return seq
+
+    def _step(self, seq: _Sequence) -> None:
+        """Advance one sequence by one token (its first call also runs the prefill)."""
+        if seq.job.cancelled:
+            self._finish(seq, "cancel")
+            return
+        try:
+            token, _ = next(seq.gen)
+        except Cancelled:
+            self._finish(seq, "cancel")
+            return
+        except StopIteration:  # only if mlx_lm stops before our own limit check does
+            self._finish(seq, "length")
+            return
+        except Exception as exc:  # noqa: BLE001 - fail this request, keep serving the others
+            log.error("generation failed", id=seq.job.req.id, error=f"{type(exc).__name__}: {exc}")
+            self._remove(seq)
+            seq.job.events.put(protocol.error_event(f"generation failed: {exc}"))
+            return
+        now = time.monotonic_ns()
+        seq.first_ns = seq.first_ns or now
+        seq.last_ns = now
+        seq.count += 1
+        if token in self.eos_ids:
+            self._finish(seq, "stop")
+            return
+        seq.generated.append(token)
+        seq.detok.add_token(token)
+        text, hit = seq.stops.feed(seq.detok.last_segment)
+        self._emit(seq, text)
+        if hit:
+            self._finish(seq, "stop", stopped_by_string=True)
+        elif seq.count >= seq.limit:
+            self._finish(seq, "length")
+
+    def _emit(self, seq: _Sequence, text: str) -> None:
+        if text:
+            seq.job.events.put(protocol.chunk_event(text))
+
+    def _finish(self, seq: _Sequence, reason: str, stopped_by_string: bool = False) -> None:
+        self._remove(seq)
+        if reason != "cancel" and not stopped_by_string:
+            # Release what the detokenizer and the stop matcher still hold; the detokenizer's
+            # tail can itself complete a stop string.
+            seq.detok.finalize()
+            text, hit = seq.stops.feed(seq.detok.last_segment)
+            self._emit(seq, text if hit else text + seq.stops.flush())
+            reason = "stop" if hit else reason
+        now = time.monotonic_ns()
+        first = seq.first_ns or now
+        req = seq.job.req
+        seq.job.events.put(
+            protocol.done_event(
+                reason,
+                prompt_eval_count=len(seq.job.prompt),
+                prompt_eval_duration=first - seq.started_ns,
+                eval_count=seq.count,
+                eval_duration=(seq.last_ns - first) if seq.first_ns else 0,
+                context=(seq.job.prompt + seq.generated) if req.return_context else None,
+            )
+        )
+        if reason == "cancel":
+            self.cancelled += 1
+            log.info("request cancelled", id=req.id, generated=seq.count)
+        else:
+            self.completed += 1
+            log.debug("request done", id=req.id, done_reason=reason, eval_count=seq.count)
+
+    def _remove(self, seq: _Sequence) -> None:
+        self._active.remove(seq)
+        seq.gen.close()  # stops mlx_lm's pipelined next step cleanly
+
+    def _end_unstarted(self, job: Job) -> None:
+        """A job that got its ``start`` event but never a slot ends as cancelled."""
+        job.events.put(protocol.done_event("cancel", len(job.prompt), 0, 0, 0))
+        self.cancelled += 1
+        log.info("request cancelled", id=job.req.id, generated=0)
+
+    def _cancel_all(self) -> None:
+        for seq in list(self._active):
+            self._finish(seq, "cancel")
+        while self._waiting:
+            self._end_unstarted(self._waiting.popleft())
+        self._reject_inbox()
+
+    def _fail_all(self, message: str) -> None:
+        for seq in list(self._active):
+            self._active.remove(seq)
+            seq.job.events.put(protocol.error_event(message))
+        while self._waiting:
+            self._waiting.popleft().events.put(protocol.error_event(message))
+        self._reject_inbox()
+
+    def _reject_inbox(self) -> None:
+        self._stopping = True
+        while True:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, Job):
+                item.events.put(RequestError("the runner is shutting down", 503))
+            elif isinstance(item, _Call):
+                item.future.set_exception(RequestError("the runner is shutting down", 503))
+
+    def _release(self) -> None:
+        self.model = None
+        gc.collect()
+        mx.clear_cache()

@@ -1,0 +1,230 @@
+"""Wire types of the runner protocol (docs/runner-protocol.md): request parsing and event shapes.
+
+This module owns validation: a request body becomes a typed value exactly once, here, and every
+problem becomes a ``RequestError`` whose message names the field. It knows nothing about HTTP
+status codes beyond the one a ``RequestError`` carries, and nothing about MLX.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import log
+
+
+class RequestError(Exception):
+    """A bad request: the server answers ``status`` (400 by default) with this message."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Options:
+    """Ollama generation options the runner honours, with Ollama's defaults.
+
+    The daemon has already defaulted and validated them; the runner still checks types so a
+    protocol bug shows up as a clear 400 instead of a confusing failure deep in MLX.
+    """
+
+    num_predict: int = -1
+    temperature: float = 0.8
+    top_k: int = 40
+    top_p: float = 0.9
+    min_p: float = 0.0
+    seed: int = -1
+    stop: tuple[str, ...] = ()
+    repeat_penalty: float = 1.0
+    repeat_last_n: int = 64
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    num_ctx: int = 2048
+
+
+# Ollama's type names, used in its error messages (`option "x" must be of type float`).
+_KINDS = {f.name: f.type for f in dataclasses.fields(Options)}
+
+
+@dataclass
+class CompletionRequest:
+    """A validated ``POST /v1/completion`` body. Exactly one of ``messages`` and ``prompt``."""
+
+    id: str
+    messages: list[dict[str, Any]] | None
+    prompt: str | None
+    context: list[int]
+    options: Options
+    truncate: bool = True
+    return_context: bool = False
+    ignored_options: list[str] = field(default_factory=list)
+
+
+def parse_options(raw: Any) -> tuple[Options, list[str]]:
+    """Validate an ``options`` object; returns the options and the unknown keys (ignored)."""
+    if raw is None:
+        return Options(), []
+    if not isinstance(raw, dict):
+        raise RequestError('"options" must be an object')
+    values: dict[str, Any] = {}
+    ignored = []
+    for key, value in raw.items():
+        kind = _KINDS.get(key)
+        if kind is None:
+            ignored.append(key)
+        elif value is not None:  # JSON null means "use the default", as in Ollama
+            values[key] = _coerce(key, kind, value)
+    opts = Options(**values)
+    if opts.num_ctx < 1:
+        raise RequestError('option "num_ctx" must be at least 1')
+    if opts.repeat_last_n < -1:
+        raise RequestError('option "repeat_last_n" must be -1 (num_ctx), 0 (off) or positive')
+    if opts.repeat_penalty < 0:
+        raise RequestError('option "repeat_penalty" must not be negative')
+    return opts, ignored
+
+
+def _coerce(key: str, kind: str, value: Any) -> Any:
+    # bool is a subclass of int in Python, but JSON true is not a number: reject it explicitly.
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "int":
+        if not is_number:
+            raise RequestError(f'option "{key}" must be of type integer')
+        # Ollama accepts floats for integer options and truncates them (Go's int64(f)).
+        return int(value)
+    if kind == "float":
+        if not is_number:
+            raise RequestError(f'option "{key}" must be of type float')
+        return float(value)
+    # The only other kind is the list of stop strings.
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        raise RequestError(f'option "{key}" must be of type array of strings')
+    return tuple(value)
+
+
+def parse_completion(body: Any) -> CompletionRequest:
+    """Validate a ``POST /v1/completion`` body."""
+    body = _object(body)
+    messages, prompt = body.get("messages"), body.get("prompt")
+    if (messages is None) == (prompt is None):
+        raise RequestError('exactly one of "messages" and "prompt" is required')
+    if messages is not None:
+        messages = parse_messages(messages)
+    elif not isinstance(prompt, str):
+        raise RequestError('"prompt" must be a string')
+    options, ignored = parse_options(body.get("options"))
+    req_id = body.get("id", "")
+    if not isinstance(req_id, str):
+        raise RequestError('"id" must be a string')
+    return CompletionRequest(
+        id=req_id,
+        messages=messages,
+        prompt=prompt,
+        context=parse_tokens(body.get("context") or [], "context"),
+        options=options,
+        truncate=_bool(body, "truncate", True),
+        return_context=_bool(body, "return_context", False),
+        ignored_options=ignored,
+    )
+
+
+def parse_messages(raw: Any) -> list[dict[str, Any]]:
+    """Check chat messages: objects with a string ``role`` and string ``content``.
+
+    Other keys (images, tool_calls, thinking...) are passed through to the chat template untouched.
+    """
+    if not isinstance(raw, list) or not raw:
+        raise RequestError('"messages" must be a non-empty array')
+    out = []
+    for i, msg in enumerate(raw):
+        if not isinstance(msg, dict) or not isinstance(msg.get("role"), str):
+            raise RequestError(f'"messages[{i}]" must be an object with a string "role"')
+        content = msg.get("content", "")
+        if not isinstance(content, str):
+            raise RequestError(f'"messages[{i}].content" must be a string')
+        out.append({**msg, "content": content})
+    return out
+
+
+def parse_tokens(raw: Any, name: str) -> list[int]:
+    if not isinstance(raw, list) or not all(
+        isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in raw
+    ):
+        raise RequestError(f'"{name}" must be an array of non-negative integers')
+    return raw
+
+
+def parse_tokenize(body: Any) -> tuple[str, bool]:
+    body = _object(body)
+    text = body.get("text")
+    if not isinstance(text, str):
+        raise RequestError('"text" must be a string')
+    return text, _bool(body, "add_special", False)
+
+
+def parse_detokenize(body: Any) -> list[int]:
+    return parse_tokens(_object(body).get("tokens"), "tokens")
+
+
+def parse_render(body: Any) -> list[dict[str, Any]]:
+    return parse_messages(_object(body).get("messages"))
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise RequestError("request body must be a JSON object")
+    return body
+
+
+def _bool(body: dict[str, Any], key: str, default: bool) -> bool:
+    value = body.get(key, default)
+    if not isinstance(value, bool):
+        raise RequestError(f'"{key}" must be a boolean')
+    return value
+
+
+def warn_ignored(req: CompletionRequest) -> None:
+    if req.ignored_options:
+        log.warning("ignoring unknown options", id=req.id, options=sorted(req.ignored_options))
+
+
+# ---- events (one JSON object per NDJSON line) ------------------------------------------------
+
+
+def start_event(prompt_tokens: int, truncated_messages: int) -> dict[str, Any]:
+    return {
+        "event": "start",
+        "prompt_tokens": prompt_tokens,
+        "truncated_messages": truncated_messages,
+    }
+
+
+def chunk_event(content: str) -> dict[str, Any]:
+    return {"event": "chunk", "content": content}
+
+
+def done_event(
+    done_reason: str,
+    prompt_eval_count: int,
+    prompt_eval_duration: int,
+    eval_count: int,
+    eval_duration: int,
+    context: list[int] | None = None,
+) -> dict[str, Any]:
+    ev = {
+        "event": "done",
+        "done_reason": done_reason,
+        "prompt_eval_count": prompt_eval_count,
+        "prompt_eval_duration": prompt_eval_duration,
+        "eval_count": eval_count,
+        "eval_duration": eval_duration,
+    }
+    if context is not None:
+        ev["context"] = context
+    return ev
+
+
+def error_event(message: str) -> dict[str, Any]:
+    return {"event": "error", "error": message}

@@ -1,0 +1,129 @@
+"""Chat templates: finding the model's template, rendering messages, and fitting them into num_ctx.
+
+A template can live in three places (fixtures.md, "Pitfalls"): ``tokenizer_config.json`` (older
+repos), ``chat_template.jinja`` (transformers 5 style, what ``mlx_lm convert`` writes) or
+``chat_template.json`` (some vision repos). ``install_template`` makes whichever exists the
+tokenizer's template, so rendering has a single path. Runs on the engine thread (it uses the
+tokenizer).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import log
+from .protocol import RequestError
+
+# Used only when the model ships no template at all (base models): "role: content" lines, then
+# an open assistant turn, which is what mlx_lm.server falls back to as well.
+_FALLBACK_ASSISTANT = "assistant: "
+
+
+def install_template(tokenizer: Any, model_dir: Path) -> str | None:
+    """Make sure ``tokenizer.chat_template`` is set if the model has a template anywhere.
+
+    Returns the template text, or None when the model has none (the plain fallback is used).
+    """
+    text = tokenizer.chat_template
+    source = "tokenizer_config.json"
+    if not text:
+        text, source = _template_file(model_dir)
+        if text:
+            # TokenizerWrapper forwards these attributes to the Hugging Face tokenizer.
+            tokenizer.chat_template = text
+            tokenizer.has_chat_template = True
+    if isinstance(text, dict):  # transformers allows named templates; "default" is the one used
+        text = text.get("default") or next(iter(text.values()), None)
+    if text:
+        log.debug("chat template found", source=source)
+    else:
+        log.warning("model has no chat template; using a plain role: content format")
+    return text or None
+
+
+def _template_file(model_dir: Path) -> tuple[str | None, str]:
+    jinja = model_dir / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8"), jinja.name
+    as_json = model_dir / "chat_template.json"
+    if as_json.is_file():
+        try:
+            value = json.loads(as_json.read_text(encoding="utf-8")).get("chat_template")
+        except (ValueError, AttributeError) as exc:
+            log.warning("ignoring unreadable chat_template.json", error=str(exc))
+            return None, as_json.name
+        return (value if isinstance(value, str) else None), as_json.name
+    return None, ""
+
+
+def render_text(tokenizer: Any, messages: list[dict[str, Any]]) -> str:
+    """The prompt text for ``messages`` (for ``/v1/render``)."""
+    if tokenizer.chat_template:
+        return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    lines = [f"{m['role']}: {m['content']}" for m in messages]
+    return "\n".join(lines + [_FALLBACK_ASSISTANT])
+
+
+def render_tokens(tokenizer: Any, messages: list[dict[str, Any]]) -> list[int]:
+    """Prompt token ids for ``messages``.
+
+    With a template, ``apply_chat_template(tokenize=True)`` is used rather than encoding the
+    rendered text, because templates already emit BOS and encoding would add a second one.
+    """
+    if tokenizer.chat_template:
+        ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+        return list(ids)
+    return list(tokenizer.encode(render_text(tokenizer, messages), add_special_tokens=True))
+
+
+def context_error(total: int, num_ctx: int) -> RequestError:
+    """The 400 for a prompt that leaves no room to generate (same prefix in both cases)."""
+    if total > num_ctx:
+        detail = f"{total} tokens > num_ctx {num_ctx}"
+    else:
+        detail = f"{total} tokens, num_ctx {num_ctx} leaves no room to generate"
+    return RequestError(f"the input length exceeds the context length ({detail})")
+
+
+def fit_messages(
+    render: Callable[[list[dict[str, Any]]], list[int]],
+    messages: list[dict[str, Any]],
+    budget: int,
+    num_ctx: int,
+    truncate: bool,
+) -> tuple[list[int], int]:
+    """Render ``messages`` into fewer than ``budget`` tokens; returns ``(tokens, dropped)``.
+
+    Per the protocol, the oldest messages that are neither ``system`` nor the last message are
+    dropped until the prompt fits (at least one token of room must remain to generate). Dropping
+    more messages never makes a prompt longer, so the smallest number to drop is found by binary
+    search: O(log n) renders instead of one per message, which matters for long agent chats.
+    ``budget`` is num_ctx minus any ``context`` tokens placed before the prompt.
+    """
+    tokens = render(messages)
+    if len(tokens) < budget:
+        return tokens, 0
+    droppable = [i for i, m in enumerate(messages[:-1]) if m["role"] != "system"]
+    if not truncate or not droppable:
+        raise context_error(num_ctx - budget + len(tokens), num_ctx)
+
+    def without_oldest(k: int) -> list[dict[str, Any]]:
+        gone = set(droppable[:k])
+        return [m for i, m in enumerate(messages) if i not in gone]
+
+    lo, hi = 1, len(droppable)
+    best: tuple[list[int], int] | None = None
+    shortest = tokens
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        candidate = render(without_oldest(mid))
+        if len(candidate) < budget:
+            best, hi = (candidate, mid), mid - 1
+        else:
+            shortest, lo = candidate, mid + 1
+    if best is None:
+        raise context_error(num_ctx - budget + len(shortest), num_ctx)
+    return best

@@ -1,0 +1,123 @@
+"""Pure-Python pieces, tested without a model: stop matching, option parsing, truncation, caps."""
+
+from __future__ import annotations
+
+import pytest
+
+from ollmlx_mlx.facts import capabilities
+from ollmlx_mlx.protocol import Options, RequestError, parse_completion, parse_options
+from ollmlx_mlx.stops import StopMatcher
+from ollmlx_mlx.templates import fit_messages
+
+
+def feed_all(matcher: StopMatcher, pieces: list[str]) -> tuple[str, bool]:
+    out = []
+    for piece in pieces:
+        text, hit = matcher.feed(piece)
+        out.append(text)
+        if hit:
+            return "".join(out), True
+    return "".join(out) + matcher.flush(), False
+
+
+@pytest.mark.parametrize(
+    ("stops", "pieces", "expected"),
+    [
+        (["END"], ["hello E", "N", "D world"], ("hello ", True)),  # split over three pieces
+        (["END"], ["hello EN", "X"], ("hello ENX", False)),  # a partial match is released
+        (["\n\n", "###"], ["a\n", "b##", "#c"], ("a\nb", True)),  # earliest of several
+        (["abc", "b"], ["xab", "c"], ("xa", True)),  # the earliest position wins
+        (["lo"], ["hel", "l"], ("hell", False)),  # held "l" flushed at the end
+        ([], ["free ", "text"], ("free text", False)),
+        ([""], ["empty stops are ignored"], ("empty stops are ignored", False)),
+    ],
+)
+def test_stop_matcher(stops: list[str], pieces: list[str], expected: tuple[str, bool]) -> None:
+    assert feed_all(StopMatcher(stops), pieces) == expected
+
+
+def test_stop_matcher_holds_back_only_possible_prefixes() -> None:
+    m = StopMatcher(["STOP"])
+    assert m.feed("abcS") == ("abc", False)
+    assert m.feed("T") == ("", False)
+    assert m.feed("x") == ("STx", False)
+
+
+def test_options_types_and_defaults() -> None:
+    opts, ignored = parse_options({"num_predict": 5.9, "temperature": 1, "stop": ["a"], "x": 1})
+    assert (opts.num_predict, opts.temperature, opts.stop) == (5, 1.0, ("a",))
+    assert isinstance(opts.temperature, float)
+    assert ignored == ["x"]
+    assert parse_options({"seed": None})[0] == Options()  # null means the default
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"temperature": "0.5"}, 'option "temperature" must be of type float'),
+        ({"temperature": False}, 'option "temperature" must be of type float'),
+        ({"seed": 1.5j}, 'option "seed" must be of type integer'),
+        ({"stop": [1]}, 'option "stop" must be of type array of strings'),
+        ({"num_ctx": 0}, 'option "num_ctx" must be at least 1'),
+        ({"repeat_last_n": -2}, 'option "repeat_last_n" must be -1 (num_ctx), 0 (off) or positive'),
+        ("not an object", '"options" must be an object'),
+    ],
+)
+def test_option_errors_name_the_option(raw: object, message: str) -> None:
+    with pytest.raises(RequestError) as err:
+        parse_options(raw)
+    assert str(err.value) == message and err.value.status == 400
+
+
+def test_completion_needs_exactly_one_input() -> None:
+    assert parse_completion({"prompt": "x"}).prompt == "x"
+    req = parse_completion({"messages": [{"role": "user"}]})
+    assert req.messages == [{"role": "user", "content": ""}]
+    assert req.truncate is True and req.return_context is False
+    for body in ({}, {"prompt": "x", "messages": [{"role": "user", "content": "y"}]}):
+        with pytest.raises(RequestError):
+            parse_completion(body)
+
+
+def fake_render(messages: list[dict]) -> list[int]:
+    """Each message costs 10 tokens, plus 2 for the generation prompt."""
+    return [0] * (10 * len(messages) + 2)
+
+
+def conversation(n_turns: int) -> list[dict]:
+    msgs = [{"role": "system", "content": "s"}]
+    msgs += [
+        {"role": "user" if i % 2 == 0 else "assistant", "content": str(i)} for i in range(n_turns)
+    ]
+    return msgs
+
+
+def test_fit_messages_keeps_everything_that_fits() -> None:
+    msgs = conversation(3)
+    assert fit_messages(fake_render, msgs, budget=43, num_ctx=43, truncate=True) == ([0] * 42, 0)
+
+
+def test_fit_messages_drops_the_fewest_oldest_non_system() -> None:
+    msgs = conversation(7)  # system + 7 turns = 82 tokens
+    tokens, dropped = fit_messages(fake_render, msgs, budget=50, num_ctx=50, truncate=True)
+    assert dropped == 4 and len(tokens) == 42  # system + the last 3 turns + prompt
+
+
+def test_fit_messages_errors_when_nothing_can_be_dropped() -> None:
+    with pytest.raises(RequestError, match=r"\(42 tokens > num_ctx 30\)"):
+        fit_messages(fake_render, conversation(3), budget=30, num_ctx=30, truncate=False)
+    # Even with every droppable message gone (system + last = 22), 20 tokens are too few.
+    with pytest.raises(RequestError, match=r"\(22 tokens > num_ctx 20\)"):
+        fit_messages(fake_render, conversation(5), budget=20, num_ctx=20, truncate=True)
+    # A prompt exactly num_ctx long leaves no room to generate.
+    with pytest.raises(RequestError, match="no room to generate"):
+        fit_messages(fake_render, conversation(1), budget=22, num_ctx=22, truncate=True)
+
+
+def test_capabilities_from_template() -> None:
+    assert capabilities(None) == ["completion"]
+    assert capabilities("{% if tools %}{{ tools }}{% endif %}") == ["completion", "tools"]
+    assert capabilities("<tool_call>{{ x }}</tool_call>") == ["completion", "tools"]
+    think = "{{ '<think>' }}{{ reasoning }}{{ '</think>' }}"
+    assert capabilities(think) == ["completion", "thinking"]
+    assert capabilities("<think> without an end") == ["completion"]
