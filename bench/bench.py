@@ -91,13 +91,19 @@ def start_daemon(args, env_extra: dict) -> tuple[subprocess.Popen, int]:
     env.update(
         OLLAMA_HOST="127.0.0.1:0",
         HF_HUB_CACHE=str(args.hub),
-        OLLMLX_PYTHON=sys.executable,
+        OLLMLX_PYTHON=args.python,
         OLLMLX_HOME=str(args.work / "home"),
         OLLAMA_MODELS=str(args.work / "models"),
         OLLAMA_KEEP_ALIVE="-1",
         **env_extra,
     )
-    p = subprocess.Popen([str(args.bin), "serve"], env=env, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [str(args.bin), "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     for line in p.stderr:
         m = re.search(r"Listening on [^:]+:(\d+)", line)
         if m:
@@ -109,8 +115,10 @@ def start_daemon(args, env_extra: dict) -> tuple[subprocess.Popen, int]:
 def start_runner(args, snapshot: Path) -> tuple[subprocess.Popen, int, str]:
     token = secrets.token_hex(16)
     env = dict(os.environ, OLLMLX_RUNNER_TOKEN=token, HF_HUB_OFFLINE="1")
-    env["PYTHONPATH"] = str(ROOT / "mlx_backend")
-    cmd = [sys.executable, "-m", "ollmlx_mlx", "--model", str(snapshot), "--port", "0"]
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in [str(ROOT / "mlx_backend"), os.environ.get("PYTHONPATH", "")] if p
+    )
+    cmd = [args.python, "-m", "ollmlx_mlx", "--model", str(snapshot), "--port", "0"]
     p = subprocess.Popen(
         cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
     )
@@ -138,6 +146,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--bin", type=Path, default=ROOT / "target/release/ollmlx")
     ap.add_argument("--work", type=Path, default=ROOT / "target/bench")
+    ap.add_argument("--python", default=sys.executable, help="the Python with mlx-lm")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
 

@@ -23,6 +23,10 @@ if [[ ! -x .venv/bin/python || "$(cat .venv/.ollmlx-stamp 2>/dev/null)" != "$wan
 fi
 export OLLMLX_TEST_PYTHON="$root/.venv/bin/python"
 
+# --- Python lint (cheap; before the tests so their summaries close the output) ------------------
+.venv/bin/ruff check mlx_backend tests bench
+.venv/bin/ruff format --check mlx_backend tests bench
+
 # --- Test models (cached under target/, rebuilt only when the fixture script changes) ---------
 echo "== fixtures =="
 "$OLLMLX_TEST_PYTHON" tests/fixtures/make_models.py target/fixtures
