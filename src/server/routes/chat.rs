@@ -1,7 +1,7 @@
 //! `POST /api/chat`.
 
 use super::common;
-use crate::api::{time, ChatRequest, ChatResponse, KeepAlive, Message};
+use crate::api::{time, ChatRequest, ChatResponse, Message};
 use crate::runner::PromptInput;
 use crate::server::error::ServerError;
 use crate::server::extract::AppJson;
@@ -64,19 +64,13 @@ pub async fn chat(
     }
 
     if messages.is_empty() {
-        let reason = if keep_alive == Some(KeepAlive::Zero) {
-            state.scheduler.expire(model.key());
-            "unload"
-        } else {
-            drop(state.scheduler.acquire(model, keep_alive).await?);
-            "load"
-        };
+        let reason = common::load_or_unload(&state, model, keep_alive).await?;
         return Ok(Json(ChatResponse {
             model: req.model,
             created_at: time::now_utc(),
             message: Message::new("assistant", ""),
             done: true,
-            done_reason: Some(reason.into()),
+            done_reason: Some(reason.to_owned()),
             ..Default::default()
         })
         .into_response());

@@ -2,6 +2,8 @@
 
 use crate::api::{KeepAlive, Options};
 use crate::server::error::ServerError;
+use crate::server::state::AppState;
+use crate::store::LocalModel;
 use serde_json::{Map, Value};
 
 /// Parses `keep_alive` (absent or null: `None`, keep the runner's current value).
@@ -66,5 +68,21 @@ pub fn think(v: &Option<Value>) -> Result<bool, ServerError> {
         Some(other) => Err(ServerError::BadRequest(format!(
             "invalid think value: {other}"
         ))),
+    }
+}
+
+/// A request with nothing to generate: `keep_alive: 0` unloads the model (without loading it
+/// first), anything else loads it. Returns Ollama's `done_reason`, `unload` or `load`.
+pub async fn load_or_unload(
+    state: &AppState,
+    model: LocalModel,
+    keep_alive: Option<KeepAlive>,
+) -> Result<&'static str, ServerError> {
+    if keep_alive == Some(KeepAlive::Zero) {
+        state.scheduler.expire(model.key());
+        Ok("unload")
+    } else {
+        drop(state.scheduler.acquire(model, keep_alive).await?);
+        Ok("load")
     }
 }

@@ -1,7 +1,7 @@
 //! `POST /api/generate`.
 
 use super::common;
-use crate::api::{time, GenerateRequest, GenerateResponse, KeepAlive, Message};
+use crate::api::{time, GenerateRequest, GenerateResponse, Message};
 use crate::runner::PromptInput;
 use crate::server::error::ServerError;
 use crate::server::extract::AppJson;
@@ -74,18 +74,12 @@ pub async fn generate(
     }
 
     if req.prompt.is_empty() {
-        let reason = if keep_alive == Some(KeepAlive::Zero) {
-            state.scheduler.expire(model.key());
-            "unload"
-        } else {
-            drop(state.scheduler.acquire(model, keep_alive).await?);
-            "load"
-        };
+        let reason = common::load_or_unload(&state, model, keep_alive).await?;
         return Ok(Json(GenerateResponse {
             model: req.model,
             created_at: time::now_utc(),
             done: true,
-            done_reason: Some(reason.into()),
+            done_reason: Some(reason.to_owned()),
             ..Default::default()
         })
         .into_response());
