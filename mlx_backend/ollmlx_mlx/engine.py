@@ -7,7 +7,7 @@ touch MLX. They talk to the engine through two kinds of inbox items:
   job's own event queue, first with either a ``RequestError`` (the handler turns it into a 4xx
   before any byte of the stream is sent) or a ``start`` event, then ``chunk`` events and exactly
   one ``done`` or ``error`` event;
-- a ``Call`` (tokenize, detokenize, render): a function run between decode steps, answered
+- a ``Call`` (tokenize, detokenize, render, embed): a function run between decode steps, answered
   through a ``concurrent.futures.Future``.
 
 Scheduling: active sequences advance one token each per loop turn (round-robin over per-request
@@ -184,6 +184,42 @@ class Engine:
             "prompt": templates.render_text(self.tokenizer, messages),
             "tokens": templates.render_tokens(self.tokenizer, messages),
         }
+
+    def embed(self, req: protocol.EmbedRequest) -> dict[str, Any]:
+        """One vector per input: the final hidden states (after the last norm) of the text
+        model, mean-pooled over the tokens and L2-normalised, as llama-server computes them with
+        ``--embeddings --pooling mean`` on the GGUF of the same weights.
+
+        Inputs are tokenized as plain text with the tokenizer's defaults, exactly as llama-server
+        does: a BOS only where the model's tokenizer adds one. Each input is its own forward
+        pass (no padding, so a vector never depends on its neighbours in the batch).
+        """
+        backbone = self._backbone()
+        vectors: list[list[float]] = []
+        total = 0
+        for text in req.input:
+            tokens = list(self.tokenizer.encode(text))
+            if len(tokens) > req.num_ctx:
+                if not req.truncate:
+                    raise templates.context_error(len(tokens), req.num_ctx)
+                tokens = tokens[: req.num_ctx]
+            if not tokens:
+                raise RequestError("an input has no tokens")
+            self._check_vocab(tokens, "input")
+            hidden = backbone(mx.array(tokens)[None])[0].astype(mx.float32)
+            pooled = hidden.mean(axis=0)
+            pooled = pooled / mx.maximum(mx.linalg.norm(pooled), 1e-12)
+            vectors.append(pooled.tolist())
+            total += len(tokens)
+        return {"embeddings": vectors, "prompt_eval_count": total}
+
+    def _backbone(self) -> Callable[[mx.array], mx.array]:
+        """The module that maps token ids to final hidden states (``model.model`` in mlx_lm)."""
+        for owner in (self.model, getattr(self.model, "language_model", None)):
+            inner = getattr(owner, "model", None)
+            if inner is not None and callable(inner):
+                return inner
+        raise RequestError("this model does not support embeddings", 501)
 
     # ---- engine thread -----------------------------------------------------------------------
 

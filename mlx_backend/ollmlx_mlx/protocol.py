@@ -156,6 +156,34 @@ def parse_tokens(raw: Any, name: str) -> list[int]:
     return raw
 
 
+@dataclass(frozen=True)
+class EmbedRequest:
+    """A validated ``POST /v1/embed`` body."""
+
+    input: list[str]
+    truncate: bool = True
+    num_ctx: int = Options.num_ctx
+
+
+def parse_embed(body: Any) -> EmbedRequest:
+    """Validate a ``POST /v1/embed`` body: a list of non-empty strings (an empty list is fine)."""
+    body = _object(body)
+    inputs = body.get("input")
+    if not isinstance(inputs, list) or not all(isinstance(s, str) for s in inputs):
+        raise RequestError('"input" must be an array of strings')
+    for i, text in enumerate(inputs):
+        if not text:
+            raise RequestError(f'"input[{i}]" is empty')
+    num_ctx = body.get("num_ctx", Options.num_ctx)
+    if num_ctx is None:
+        num_ctx = Options.num_ctx
+    if not isinstance(num_ctx, (int, float)) or isinstance(num_ctx, bool):
+        raise RequestError('"num_ctx" must be an integer')
+    if int(num_ctx) < 1:
+        raise RequestError('"num_ctx" must be at least 1')
+    return EmbedRequest(input=inputs, truncate=_bool(body, "truncate", True), num_ctx=int(num_ctx))
+
+
 def parse_tokenize(body: Any) -> tuple[str, bool]:
     body = _object(body)
     text = body.get("text")

@@ -120,6 +120,13 @@ class Handler(BaseHTTPRequestHandler):
         self._require_ready()
         self._json(200, self.server.engine.call(self.server.engine.render, messages))
 
+    def embed(self) -> None:
+        req = protocol.parse_embed(self._body())
+        self._require_ready()
+        engine = self.server.engine
+        # Long inputs are one forward pass each; allow more than the default call timeout.
+        self._json(200, engine.call(engine.embed, req, timeout=600.0))
+
     def shutdown(self) -> None:
         self._body(required=False)
         self._json(202, {})
@@ -248,5 +255,6 @@ ROUTES: dict[str, tuple[str, Callable[[Handler], None]]] = {
     "/v1/render": ("POST", Handler.render),
     "/v1/tokenize": ("POST", Handler.tokenize),
     "/v1/detokenize": ("POST", Handler.detokenize),
+    "/v1/embed": ("POST", Handler.embed),
     "/v1/shutdown": ("POST", Handler.shutdown),
 }

@@ -26,6 +26,7 @@ fn model(name: &str) -> LocalModel {
             snapshot: dir,
             modified: SystemTime::UNIX_EPOCH,
         }),
+        config: Default::default(),
         size: 1,
         digest: "0".repeat(64),
         modified: SystemTime::UNIX_EPOCH,

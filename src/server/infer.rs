@@ -45,7 +45,7 @@ static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new
 
 /// Runs a completion.
 pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError> {
-    let model_params = crate::store::facts::generation_parameters(job.model.path());
+    let model_params = job.model.config.params.clone();
     let lease = state.scheduler.acquire(job.model, job.keep_alive).await?;
     let o = job
         .options

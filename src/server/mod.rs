@@ -85,7 +85,10 @@ pub fn state_with(
         factory,
     );
     AppState {
-        store: Arc::new(Store::new(config.hf_cache.clone())),
+        store: Arc::new(Store::new(
+            config.hf_cache.clone(),
+            config.models_dir.clone(),
+        )),
         config,
         scheduler,
         shutdown,

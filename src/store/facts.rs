@@ -93,6 +93,64 @@ pub fn read(layout: &MlxLayout, display_name: &str) -> ModelFacts {
     }
 }
 
+/// Reads the facts of a GGUF file, as Ollama fills them: `model_info` is every key/value except
+/// `general.name` and the chat template (long arrays only when `verbose`).
+pub fn read_gguf(path: &Path, verbose: bool, has_projector: bool) -> ModelFacts {
+    let Ok(g) = super::gguf::read(path, verbose) else {
+        return ModelFacts::default();
+    };
+    let architecture = g.architecture();
+    let parameter_count = g.parameter_count();
+    let mut info = g.kv.clone();
+    info.remove("general.name");
+    info.remove("tokenizer.chat_template");
+    info.insert("general.parameter_count".into(), parameter_count.into());
+    let template = g.str("tokenizer.chat_template").map(str::to_owned);
+    let mut caps = if g.kv.contains_key(&format!("{architecture}.pooling_type")) {
+        vec!["embedding".to_owned()]
+    } else {
+        capabilities(template.as_deref())
+    };
+    if has_projector {
+        caps.push("vision".into());
+    }
+    ModelFacts {
+        context_length: g.arch_u64("context_length"),
+        embedding_length: g.arch_u64("embedding_length"),
+        quantization_level: g.quantization_level(),
+        architecture,
+        parameter_count,
+        model_info: info,
+        template,
+        capabilities: caps,
+        license: None,
+        parameters: Options::default(),
+    }
+}
+
+/// Capabilities with an Ollama Go template in charge of the prompt: `tools` when it uses
+/// `.Tools`, `insert` when it uses `.Suffix`, `thinking` when it uses `.Think`; `embedding` and
+/// `vision` come from the weights and stay.
+pub fn go_template_capabilities(template: &str, from_weights: &[String]) -> Vec<String> {
+    if from_weights.iter().any(|c| c == "embedding") {
+        return from_weights.to_vec();
+    }
+    let mut caps = vec!["completion".to_owned()];
+    for (needle, cap) in [
+        (".Tools", "tools"),
+        (".Suffix", "insert"),
+        (".Think", "thinking"),
+    ] {
+        if template.contains(needle) {
+            caps.push(cap.into());
+        }
+    }
+    if from_weights.iter().any(|c| c == "vision") {
+        caps.push("vision".into());
+    }
+    caps
+}
+
 /// `model_type`, else `architectures[0]` lower-cased without its `ForCausalLM`-style suffix.
 fn architecture(config: &Value) -> String {
     if let Some(t) = config.get("model_type").and_then(Value::as_str) {

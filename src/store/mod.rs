@@ -6,14 +6,21 @@
 
 pub mod facts;
 pub mod format;
+pub mod gguf;
 pub mod hf;
 pub mod integrity;
+pub mod manifest;
 pub mod name;
+pub mod ollama;
 pub mod safetensors;
 
+use crate::api::{Message, Options};
 use format::{Format, NotLoadable};
 use hf::HfEntry;
+use manifest::Manifest;
 use name::ModelName;
+use ollama::{BlobDigest, OllamaStore};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -24,7 +31,27 @@ pub use integrity::Corrupt;
 /// Where a model's files come from.
 #[derive(Debug, Clone)]
 pub enum Source {
+    /// A snapshot in the Hugging Face hub cache.
     HfCache(HfEntry),
+    /// A manifest in Ollama's store (`OLLAMA_MODELS`).
+    Ollama {
+        manifest_path: PathBuf,
+        manifest: Manifest,
+    },
+}
+
+/// What a model adds on top of its weights: Ollama's TEMPLATE, SYSTEM, PARAMETER, MESSAGE,
+/// LICENSE, ADAPTER and projector layers (for a Hugging Face model: its recommended sampling).
+#[derive(Debug, Clone, Default)]
+pub struct ModelConfig {
+    /// An Ollama Go template. `None`: the model's own (Jinja) chat template is used.
+    pub template: Option<String>,
+    pub system: Option<String>,
+    pub params: Options,
+    pub messages: Vec<Message>,
+    pub license: Option<String>,
+    pub adapters: Vec<PathBuf>,
+    pub projector: Option<PathBuf>,
 }
 
 /// A model found on disk and known to be loadable (its format was detected).
@@ -34,14 +61,16 @@ pub struct LocalModel {
     pub name: ModelName,
     pub format: Format,
     pub source: Source,
+    pub config: ModelConfig,
     pub size: u64,
-    /// A stable 64-hex id: it changes exactly when the files change (a new revision).
+    /// A stable 64-hex id: the SHA-256 of the manifest (Ollama models) or of `repo@revision`
+    /// (Hugging Face models), so it changes exactly when the files change.
     pub digest: String,
     pub modified: SystemTime,
 }
 
 impl LocalModel {
-    /// Identifies the loaded files: the scheduler keeps one runner per key.
+    /// Identifies the loaded weights: the scheduler keeps one runner per key.
     pub fn key(&self) -> PathBuf {
         self.path().to_owned()
     }
@@ -54,19 +83,31 @@ impl LocalModel {
         }
     }
 
-    /// Reads what the files say about the model (config, template, licence...).
-    pub fn facts(&self) -> ModelFacts {
-        match &self.format {
+    /// Reads what the files say about the model, with the model's own layers applied.
+    pub fn facts(&self, verbose: bool) -> ModelFacts {
+        let mut f = match &self.format {
             Format::Mlx(l) => facts::read(l, &self.name.display_shortest()),
-            Format::Gguf(_) => ModelFacts::default(),
+            Format::Gguf(p) => facts::read_gguf(p, verbose, self.config.projector.is_some()),
+        };
+        if let Some(t) = &self.config.template {
+            f.capabilities = facts::go_template_capabilities(t, &f.capabilities);
+            f.template = Some(t.clone());
         }
+        if self.config.license.is_some() {
+            f.license = self.config.license.clone();
+        }
+        f.parameters = self.config.params.clone().or(&f.parameters);
+        f
     }
 
     /// The integrity check that must pass before a runner is started.
     pub fn check(&self) -> Result<(), Corrupt> {
         match &self.format {
             Format::Mlx(l) => integrity::check(l),
-            Format::Gguf(_) => Ok(()),
+            Format::Gguf(p) => gguf::read(p, false).map(|_| ()).map_err(|e| Corrupt {
+                file: p.clone(),
+                reason: e.0,
+            }),
         }
     }
 }
@@ -88,19 +129,28 @@ pub enum StoreError {
 
 pub struct Store {
     hf_cache: PathBuf,
+    pub ollama: OllamaStore,
 }
 
 impl Store {
-    pub fn new(hf_cache: PathBuf) -> Store {
-        Store { hf_cache }
+    pub fn new(hf_cache: PathBuf, ollama_models: PathBuf) -> Store {
+        Store {
+            hf_cache,
+            ollama: OllamaStore::new(ollama_models),
+        }
     }
 
-    /// Every loadable model, newest first.
+    /// Every loadable model of both stores, newest first.
     pub fn list(&self) -> Vec<LocalModel> {
-        let mut models: Vec<LocalModel> = hf::scan(&self.hf_cache)
+        let ollama = self
+            .ollama
+            .scan()
             .into_iter()
-            .filter_map(|e| to_model(e).ok())
-            .collect();
+            .filter_map(|(n, p)| self.ollama_model(n, p).ok());
+        let hf = hf::scan(&self.hf_cache)
+            .into_iter()
+            .filter_map(|e| hf_model(e).ok());
+        let mut models: Vec<LocalModel> = ollama.chain(hf).collect();
         models.sort_by(|a, b| {
             b.modified
                 .cmp(&a.modified)
@@ -109,10 +159,17 @@ impl Store {
         models
     }
 
-    /// Finds a model by any name `/api/tags` shows, or its bare repo id. A model that exists but
-    /// cannot be loaded is an error that says why.
+    /// Finds a model by any name `/api/tags` shows, or a bare repo id. Ollama's store is
+    /// looked in first. A model that exists but cannot be loaded is an error that says why.
     pub fn find(&self, raw: &str) -> Result<LocalModel, StoreError> {
         let name = ModelName::parse(raw).map_err(|_| StoreError::InvalidName)?;
+        let not_loadable = |NotLoadable(reason)| StoreError::NotLoadable {
+            name: raw.to_owned(),
+            reason,
+        };
+        if let Some((stored, path)) = self.ollama.find(&name) {
+            return self.ollama_model(stored, path).map_err(not_loadable);
+        }
         if !name.is_hf_addressable() {
             return Err(StoreError::NotFound(raw.to_owned()));
         }
@@ -120,18 +177,120 @@ impl Store {
             .into_iter()
             .find(|e| e.name().is_some_and(|n| hf_matches(&n, &name)))
             .ok_or_else(|| StoreError::NotFound(raw.to_owned()))?;
-        to_model(entry).map_err(|NotLoadable(reason)| StoreError::NotLoadable {
-            name: raw.to_owned(),
-            reason,
-        })
+        hf_model(entry).map_err(not_loadable)
     }
 
-    /// Deletes a model's files completely.
+    /// Deletes a model: its manifest and unshared blobs, or its Hugging Face snapshot.
     pub fn delete(&self, model: &LocalModel) -> Result<(), StoreError> {
         match &model.source {
             Source::HfCache(e) => hf::delete(e)?,
+            Source::Ollama { manifest_path, .. } => self.ollama.delete(manifest_path)?,
         }
         Ok(())
+    }
+
+    /// The Hugging Face snapshot an `hf.reference` layer names.
+    fn hf_snapshot(&self, repo_id: &str, revision: &str) -> PathBuf {
+        self.hf_cache
+            .join(format!("models--{}", repo_id.replace('/', "--")))
+            .join("snapshots")
+            .join(revision)
+    }
+
+    fn ollama_model(&self, name: ModelName, path: PathBuf) -> Result<LocalModel, NotLoadable> {
+        let bytes = std::fs::read(&path).map_err(|e| NotLoadable(e.to_string()))?;
+        let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
+            NotLoadable(format!("its manifest {} is not valid: {e}", path.display()))
+        })?;
+        let blob = |digest: &str| {
+            BlobDigest::parse(digest)
+                .ok()
+                .map(|d| self.ollama.blob_path(&d))
+        };
+        let format = if let Some(l) = manifest.layer(manifest::MEDIA_MODEL) {
+            let p = blob(&l.digest).filter(|p| p.is_file()).ok_or_else(|| {
+                NotLoadable(format!(
+                    "incomplete: its model blob {} is missing",
+                    l.digest
+                ))
+            })?;
+            if !format::is_gguf(&p) {
+                return Err(NotLoadable(format!(
+                    "its model blob {} is not a GGUF file",
+                    l.digest
+                )));
+            }
+            Format::Gguf(p)
+        } else if let Some(l) = manifest.layer(manifest::MEDIA_HF_REF) {
+            let r: Value = self
+                .ollama
+                .read_text(&l.digest)
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .ok_or_else(|| NotLoadable("its Hugging Face reference is unreadable".into()))?;
+            let (repo, rev) = (
+                r["repo_id"].as_str().unwrap_or(""),
+                r["revision"].as_str().unwrap_or(""),
+            );
+            let snap = self.hf_snapshot(repo, rev);
+            match format::detect(&snap) {
+                Ok(f @ Format::Mlx(_)) => f,
+                _ => {
+                    return Err(NotLoadable(format!(
+                        "it is based on {repo}@{rev}, which is no longer in the Hugging Face cache"
+                    )))
+                }
+            }
+        } else {
+            return Err(NotLoadable("its manifest has no model layer (Ollama's own safetensors packaging is not supported)".into()));
+        };
+        let text = |mt: &str| {
+            manifest
+                .layer(mt)
+                .and_then(|l| self.ollama.read_text(&l.digest))
+        };
+        let params = text(manifest::MEDIA_PARAMS)
+            .and_then(|t| serde_json::from_str::<serde_json::Map<String, Value>>(&t).ok())
+            .and_then(|m| Options::from_map(&m).ok())
+            .map(|(o, _)| o)
+            .unwrap_or_default();
+        let licenses: Vec<String> = manifest
+            .layers
+            .iter()
+            .filter(|l| l.media_type == manifest::MEDIA_LICENSE)
+            .filter_map(|l| self.ollama.read_text(&l.digest))
+            .collect();
+        let config = ModelConfig {
+            template: text(manifest::MEDIA_TEMPLATE),
+            system: text(manifest::MEDIA_SYSTEM),
+            params,
+            messages: text(manifest::MEDIA_MESSAGES)
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_default(),
+            license: (!licenses.is_empty()).then(|| licenses.join("\n")),
+            adapters: manifest
+                .layers
+                .iter()
+                .filter(|l| l.media_type == manifest::MEDIA_ADAPTER)
+                .filter_map(|l| blob(&l.digest))
+                .collect(),
+            projector: manifest
+                .layer(manifest::MEDIA_PROJECTOR)
+                .and_then(|l| blob(&l.digest)),
+        };
+        Ok(LocalModel {
+            name,
+            format,
+            size: manifest.total_size(),
+            digest: hex::encode(Sha256::digest(&bytes)),
+            modified: std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+            source: Source::Ollama {
+                manifest_path: path,
+                manifest,
+            },
+            config,
+        })
     }
 }
 
@@ -143,14 +302,15 @@ fn hf_matches(entry: &ModelName, want: &ModelName) -> bool {
         && entry.tag.eq_ignore_ascii_case(&want.tag)
 }
 
-fn to_model(entry: HfEntry) -> Result<LocalModel, NotLoadable> {
+fn hf_model(entry: HfEntry) -> Result<LocalModel, NotLoadable> {
     let name = entry
         .name()
         .ok_or_else(|| NotLoadable(format!("{} is not a valid model name", entry.repo_id)))?;
     let format = format::detect(&entry.snapshot)?;
     if let Format::Gguf(_) = format {
         return Err(NotLoadable(
-            "it is a GGUF model; GGUF support comes with the llama.cpp runner".into(),
+            "it is a GGUF repository; create an Ollama model from its file with `ollmlx create`"
+                .into(),
         ));
     }
     let digest = hex::encode(Sha256::digest(format!(
@@ -160,6 +320,10 @@ fn to_model(entry: HfEntry) -> Result<LocalModel, NotLoadable> {
     Ok(LocalModel {
         size: hf::snapshot_size(&entry.snapshot),
         modified: entry.modified,
+        config: ModelConfig {
+            params: facts::generation_parameters(&entry.snapshot),
+            ..ModelConfig::default()
+        },
         name,
         format,
         digest,
@@ -190,7 +354,7 @@ mod tests {
             "r2",
             &[("config.json", b"{}"), ("pytorch_model.bin", b"x")],
         );
-        let store = Store::new(d.path().into());
+        let store = Store::new(d.path().into(), d.path().join("ollama"));
         let names: Vec<String> = store
             .list()
             .iter()

@@ -49,7 +49,7 @@ pub async fn chat(
     }
     let needs_facts = wants_thinking || req.tools.as_ref().is_some_and(|t| !t.is_empty());
     if needs_facts {
-        let caps = model.facts().capabilities;
+        let caps = model.facts(false).capabilities;
         if wants_thinking && !caps.iter().any(|c| c == "thinking") {
             return Err(ServerError::BadRequest(format!(
                 "\"{}\" does not support thinking",

@@ -66,7 +66,13 @@ pub async fn generate(
                 .into(),
         ));
     }
-    if wants_thinking && !model.facts().capabilities.iter().any(|c| c == "thinking") {
+    if wants_thinking
+        && !model
+            .facts(false)
+            .capabilities
+            .iter()
+            .any(|c| c == "thinking")
+    {
         return Err(ServerError::BadRequest(format!(
             "\"{}\" does not support thinking",
             req.model

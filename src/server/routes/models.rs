@@ -22,7 +22,7 @@ pub async fn tags(State(state): State<AppState>) -> Json<ListResponse> {
 }
 
 fn list_entry(m: &LocalModel) -> ListModel {
-    let facts = m.facts();
+    let facts = m.facts(false);
     let name = m.name.display_shortest();
     ListModel {
         model: name.clone(),
@@ -51,7 +51,7 @@ pub async fn show(
     let model = tokio::task::spawn_blocking(move || store.find(&wanted))
         .await
         .map_err(|e| ServerError::Internal(e.to_string()))??;
-    let facts = model.facts();
+    let facts = model.facts(req.verbose);
     let name = model.name.display_shortest();
     let template = facts.template.clone().unwrap_or_default();
     let parameters = format_parameters(&facts.parameters);

@@ -11,7 +11,7 @@ pub async fn ps(State(state): State<AppState>) -> Json<ProcessResponse> {
     let models = loaded
         .into_iter()
         .map(|l| {
-            let facts = l.model.facts();
+            let facts = l.model.facts(false);
             let name = l.model.name.display_shortest();
             let size = l.model.size;
             // MLX on Metal or CUDA keeps the weights in GPU-visible memory; the CPU backend does not.

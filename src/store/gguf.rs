@@ -1,0 +1,495 @@
+//! Reading GGUF metadata in Rust (never the tensor data): the key/value header and the tensor
+//! table. Every count and length is checked against the file's size before anything is allocated,
+//! so a corrupt or hostile header (absurd tensor counts, 2^60-byte strings) is a clean error.
+
+use serde_json::{Map, Value};
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+const MAGIC: &[u8; 4] = b"GGUF";
+/// Limits that no real model comes near; past them the header is corrupt.
+const MAX_ENTRIES: u64 = 1 << 20;
+const MAX_STRING: u64 = 64 << 20;
+/// Arrays longer than this are skipped unless the caller wants them (vocabularies).
+const SMALL_ARRAY: u64 = 5;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorInfo {
+    pub name: String,
+    pub dims: Vec<u64>,
+    pub ggml_type: u32,
+    pub offset: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Gguf {
+    pub version: u32,
+    /// Every key/value; arrays longer than 5 elements are `[]` unless read with `keep_arrays`.
+    pub kv: Map<String, Value>,
+    pub tensors: Vec<TensorInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct GgufError(pub String);
+
+impl Gguf {
+    pub fn str(&self, key: &str) -> Option<&str> {
+        self.kv.get(key).and_then(Value::as_str)
+    }
+
+    pub fn u64(&self, key: &str) -> Option<u64> {
+        self.kv.get(key).and_then(Value::as_u64)
+    }
+
+    pub fn architecture(&self) -> String {
+        self.str("general.architecture")
+            .unwrap_or("unknown")
+            .to_owned()
+    }
+
+    /// `<arch>.<suffix>`, e.g. `llama.context_length`.
+    pub fn arch_u64(&self, suffix: &str) -> Option<u64> {
+        self.u64(&format!("{}.{suffix}", self.architecture()))
+    }
+
+    /// `general.parameter_count`, else the sum of the tensors' elements.
+    pub fn parameter_count(&self) -> u64 {
+        self.u64("general.parameter_count").unwrap_or_else(|| {
+            self.tensors
+                .iter()
+                .map(|t| t.dims.iter().product::<u64>())
+                .sum()
+        })
+    }
+
+    /// `general.file_type` as Ollama names quantization levels (`Q4_K_M`, `F16`, ...).
+    pub fn quantization_level(&self) -> String {
+        self.u64("general.file_type")
+            .map(file_type_name)
+            .unwrap_or_else(|| "unknown".into())
+    }
+}
+
+/// Reads the header of a GGUF file. `keep_arrays` keeps long arrays (the vocabulary) in `kv`.
+pub fn read(path: &Path, keep_arrays: bool) -> Result<Gguf, GgufError> {
+    let file = File::open(path).map_err(|e| GgufError(e.to_string()))?;
+    let size = file.metadata().map_err(|e| GgufError(e.to_string()))?.len();
+    let mut r = Reader {
+        inner: BufReader::new(file),
+        pos: 0,
+        size,
+    };
+    let mut magic = [0u8; 4];
+    r.bytes(&mut magic)?;
+    if &magic != MAGIC {
+        return Err(GgufError("not a GGUF file (bad magic)".into()));
+    }
+    let version = r.u32()?;
+    if !(2..=3).contains(&version) {
+        return Err(GgufError(format!("unsupported GGUF version {version}")));
+    }
+    let n_tensors = r.count("tensor count", 8)?;
+    let n_kv = r.count("metadata count", 12)?;
+    let mut kv = Map::new();
+    for _ in 0..n_kv {
+        let key = r.string()?;
+        let ty = r.u32()?;
+        let v = r.value(ty, keep_arrays)?;
+        kv.insert(key, v);
+    }
+    let mut tensors = Vec::with_capacity(n_tensors as usize);
+    for _ in 0..n_tensors {
+        let name = r.string()?;
+        let n_dims = r.u32()?;
+        if n_dims > 8 {
+            return Err(GgufError(format!(
+                "tensor {name:?} has {n_dims} dimensions"
+            )));
+        }
+        let dims = (0..n_dims)
+            .map(|_| r.u64())
+            .collect::<Result<Vec<_>, _>>()?;
+        let ggml_type = r.u32()?;
+        let offset = r.u64()?;
+        tensors.push(TensorInfo {
+            name,
+            dims,
+            ggml_type,
+            offset,
+        });
+    }
+    // The data section starts at the next multiple of the alignment; every tensor must fit.
+    let align = kv
+        .get("general.alignment")
+        .and_then(Value::as_u64)
+        .filter(|a| *a > 0)
+        .unwrap_or(32);
+    let data_start = r.pos.div_ceil(align) * align;
+    for t in &tensors {
+        if let Some(bytes) = tensor_bytes(t) {
+            let end = data_start
+                .checked_add(t.offset)
+                .and_then(|v| v.checked_add(bytes));
+            if end.is_none_or(|e| e > size) {
+                return Err(GgufError(format!(
+                    "truncated: tensor {:?} ends past the end of the file ({size} bytes)",
+                    t.name
+                )));
+            }
+        }
+    }
+    Ok(Gguf {
+        version,
+        kv,
+        tensors,
+    })
+}
+
+struct Reader {
+    inner: BufReader<File>,
+    pos: u64,
+    size: u64,
+}
+
+impl Reader {
+    fn bytes(&mut self, buf: &mut [u8]) -> Result<(), GgufError> {
+        self.inner
+            .read_exact(buf)
+            .map_err(|_| GgufError("truncated: the header is cut short".into()))?;
+        self.pos += buf.len() as u64;
+        Ok(())
+    }
+
+    fn skip(&mut self, n: u64) -> Result<(), GgufError> {
+        if n > self.size.saturating_sub(self.pos) {
+            return Err(GgufError("truncated: the header is cut short".into()));
+        }
+        self.inner
+            .seek(SeekFrom::Current(n as i64))
+            .map_err(|e| GgufError(e.to_string()))?;
+        self.pos += n;
+        Ok(())
+    }
+
+    fn u32(&mut self) -> Result<u32, GgufError> {
+        let mut b = [0u8; 4];
+        self.bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn u64(&mut self) -> Result<u64, GgufError> {
+        let mut b = [0u8; 8];
+        self.bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// A count whose entries take at least `min_entry` bytes each: it must fit in the file.
+    fn count(&mut self, what: &str, min_entry: u64) -> Result<u64, GgufError> {
+        let n = self.u64()?;
+        let room = self.size.saturating_sub(self.pos);
+        if n > MAX_ENTRIES || n.saturating_mul(min_entry) > room {
+            return Err(GgufError(format!(
+                "corrupt header: {what} {n} is impossible for a {} byte file",
+                self.size
+            )));
+        }
+        Ok(n)
+    }
+
+    fn string(&mut self) -> Result<String, GgufError> {
+        let n = self.u64()?;
+        if n > MAX_STRING {
+            return Err(GgufError(format!("corrupt header: a string of {n} bytes")));
+        }
+        if n > self.size.saturating_sub(self.pos) {
+            return Err(GgufError("truncated: the header is cut short".into()));
+        }
+        let mut buf = vec![0u8; n as usize];
+        self.bytes(&mut buf)?;
+        Ok(String::from_utf8_lossy(&buf).into_owned())
+    }
+
+    fn value(&mut self, ty: u32, keep_arrays: bool) -> Result<Value, GgufError> {
+        Ok(match ty {
+            0 => self.small(1, |b| Value::from(b[0]))?,
+            1 => self.small(1, |b| Value::from(b[0] as i8))?,
+            2 => self.small(2, |b| Value::from(u16::from_le_bytes([b[0], b[1]])))?,
+            3 => self.small(2, |b| Value::from(i16::from_le_bytes([b[0], b[1]])))?,
+            4 => Value::from(self.u32()?),
+            5 => Value::from(self.u32()? as i32),
+            6 => Value::from(f32::from_le_bytes(self.u32()?.to_le_bytes()) as f64),
+            7 => self.small(1, |b| Value::Bool(b[0] != 0))?,
+            8 => Value::String(self.string()?),
+            9 => {
+                let elem = self.u32()?;
+                let n = self.u64()?;
+                let min = elem_size(elem).unwrap_or(8).max(1);
+                if n.saturating_mul(min) > self.size.saturating_sub(self.pos) {
+                    return Err(GgufError(format!(
+                        "corrupt header: an array of {n} elements"
+                    )));
+                }
+                if n > SMALL_ARRAY && !keep_arrays {
+                    self.skip_array(elem, n)?;
+                    Value::Array(Vec::new())
+                } else {
+                    Value::Array(
+                        (0..n)
+                            .map(|_| self.value(elem, keep_arrays))
+                            .collect::<Result<_, _>>()?,
+                    )
+                }
+            }
+            10 => Value::from(self.u64()?),
+            11 => Value::from(self.u64()? as i64),
+            12 => Value::from(f64::from_le_bytes(self.u64()?.to_le_bytes())),
+            other => {
+                return Err(GgufError(format!(
+                    "corrupt header: unknown value type {other}"
+                )))
+            }
+        })
+    }
+
+    fn small(&mut self, n: usize, f: impl Fn(&[u8]) -> Value) -> Result<Value, GgufError> {
+        let mut b = [0u8; 2];
+        self.bytes(&mut b[..n])?;
+        Ok(f(&b[..n]))
+    }
+
+    fn skip_array(&mut self, elem: u32, n: u64) -> Result<(), GgufError> {
+        match elem_size(elem) {
+            Some(sz) => self.skip(n * sz),
+            None if elem == 8 => {
+                for _ in 0..n {
+                    let len = self.u64()?;
+                    if len > MAX_STRING {
+                        return Err(GgufError(format!(
+                            "corrupt header: a string of {len} bytes"
+                        )));
+                    }
+                    self.skip(len)?;
+                }
+                Ok(())
+            }
+            None => {
+                for _ in 0..n {
+                    self.value(elem, false)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Bytes of one fixed-size value type.
+fn elem_size(ty: u32) -> Option<u64> {
+    Some(match ty {
+        0 | 1 | 7 => 1,
+        2 | 3 => 2,
+        4..=6 => 4,
+        10..=12 => 8,
+        _ => return None,
+    })
+}
+
+/// Bytes a tensor's data takes: ggml's (block bytes, block elements) per type.
+fn tensor_bytes(t: &TensorInfo) -> Option<u64> {
+    let (bytes, per) = match t.ggml_type {
+        0 => (4, 1),
+        1 | 30 => (2, 1),
+        2 => (18, 32),
+        3 => (20, 32),
+        6 => (22, 32),
+        7 => (24, 32),
+        8 => (34, 32),
+        9 => (36, 32),
+        10 => (84, 256),
+        11 => (110, 256),
+        12 => (144, 256),
+        13 => (176, 256),
+        14 => (210, 256),
+        15 => (292, 256),
+        20 => (18, 32),
+        23 => (136, 256),
+        24 => (1, 1),
+        25 => (2, 1),
+        26 => (4, 1),
+        27 | 28 => (8, 1),
+        39 => (17, 32),
+        _ => return None,
+    };
+    let n: u64 = t.dims.iter().try_fold(1u64, |a, d| a.checked_mul(*d))?;
+    n.div_ceil(per).checked_mul(bytes)
+}
+
+/// llama.cpp's `llama_ftype` names, as Ollama shows them.
+pub fn file_type_name(ft: u64) -> String {
+    let name = match ft {
+        0 => "F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
+        7 => "Q8_0",
+        8 => "Q5_0",
+        9 => "Q5_1",
+        10 => "Q2_K",
+        11 => "Q3_K_S",
+        12 => "Q3_K_M",
+        13 => "Q3_K_L",
+        14 => "Q4_K_S",
+        15 => "Q4_K_M",
+        16 => "Q5_K_S",
+        17 => "Q5_K_M",
+        18 => "Q6_K",
+        19 => "IQ2_XXS",
+        20 => "IQ2_XS",
+        21 => "Q2_K_S",
+        22 => "IQ3_XS",
+        23 => "IQ3_XXS",
+        24 => "IQ1_S",
+        25 => "IQ4_NL",
+        26 => "IQ3_S",
+        27 => "IQ3_M",
+        28 => "IQ2_S",
+        29 => "IQ2_M",
+        30 => "IQ4_XS",
+        31 => "IQ1_M",
+        32 => "BF16",
+        36 => "TQ1_0",
+        37 => "TQ2_0",
+        38 => "MXFP4",
+        _ => return format!("unknown ({ft})"),
+    };
+    name.to_owned()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A minimal GGUF writer for tests: string/u32 KVs and F32 tensors.
+    pub fn write_gguf(path: &Path, kvs: &[(&str, Value)], tensors: &[(&str, Vec<u64>)]) {
+        let mut b = Vec::new();
+        b.extend_from_slice(MAGIC);
+        b.extend_from_slice(&3u32.to_le_bytes());
+        b.extend_from_slice(&(tensors.len() as u64).to_le_bytes());
+        b.extend_from_slice(&(kvs.len() as u64).to_le_bytes());
+        let s = |b: &mut Vec<u8>, s: &str| {
+            b.extend_from_slice(&(s.len() as u64).to_le_bytes());
+            b.extend_from_slice(s.as_bytes());
+        };
+        for (k, v) in kvs {
+            s(&mut b, k);
+            match v {
+                Value::String(t) => {
+                    b.extend_from_slice(&8u32.to_le_bytes());
+                    s(&mut b, t);
+                }
+                Value::Number(n) => {
+                    b.extend_from_slice(&4u32.to_le_bytes());
+                    b.extend_from_slice(&(n.as_u64().unwrap() as u32).to_le_bytes());
+                }
+                Value::Array(items) => {
+                    b.extend_from_slice(&9u32.to_le_bytes());
+                    b.extend_from_slice(&8u32.to_le_bytes());
+                    b.extend_from_slice(&(items.len() as u64).to_le_bytes());
+                    for i in items {
+                        s(&mut b, i.as_str().unwrap());
+                    }
+                }
+                _ => unreachable!(),
+            }
+        }
+        let mut off = 0u64;
+        for (name, dims) in tensors {
+            s(&mut b, name);
+            b.extend_from_slice(&(dims.len() as u32).to_le_bytes());
+            for d in dims {
+                b.extend_from_slice(&d.to_le_bytes());
+            }
+            b.extend_from_slice(&0u32.to_le_bytes());
+            b.extend_from_slice(&off.to_le_bytes());
+            off += dims.iter().product::<u64>() * 4;
+        }
+        b.resize(b.len().div_ceil(32) * 32 + off as usize, 0);
+        std::fs::write(path, b).unwrap();
+    }
+
+    fn sample(path: &Path) {
+        write_gguf(
+            path,
+            &[
+                ("general.architecture", Value::from("llama")),
+                ("general.file_type", Value::from(15)),
+                ("llama.context_length", Value::from(2048)),
+                (
+                    "tokenizer.ggml.tokens",
+                    Value::from(vec!["a", "b", "c", "d", "e", "f"]),
+                ),
+                ("tokenizer.chat_template", Value::from("{{ messages }}")),
+            ],
+            &[
+                ("token_embd.weight", vec![4, 8]),
+                ("output_norm.weight", vec![4]),
+            ],
+        );
+    }
+
+    #[test]
+    fn reads_metadata_and_tensors() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("m.gguf");
+        sample(&p);
+        let g = read(&p, false).unwrap();
+        assert_eq!(g.architecture(), "llama");
+        assert_eq!(g.quantization_level(), "Q4_K_M");
+        assert_eq!(g.arch_u64("context_length"), Some(2048));
+        assert_eq!(g.parameter_count(), 36);
+        assert_eq!(
+            g.kv["tokenizer.ggml.tokens"],
+            Value::Array(vec![]),
+            "long arrays skipped"
+        );
+        assert_eq!(g.str("tokenizer.chat_template"), Some("{{ messages }}"));
+        let full = read(&p, true).unwrap();
+        assert_eq!(
+            full.kv["tokenizer.ggml.tokens"].as_array().unwrap().len(),
+            6
+        );
+    }
+
+    #[test]
+    fn corrupt_headers_are_clean_errors() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("m.gguf");
+        sample(&p);
+        let good = std::fs::read(&p).unwrap();
+
+        let mut bad = good.clone();
+        bad[0] = b'X';
+        std::fs::write(&p, &bad).unwrap();
+        assert!(read(&p, false).unwrap_err().0.contains("magic"));
+
+        std::fs::write(&p, &good[..good.len() / 2]).unwrap();
+        assert!(read(&p, false).unwrap_err().0.contains("truncated"));
+
+        let mut bad = good.clone();
+        bad[8..16].copy_from_slice(&(1u64 << 62).to_le_bytes()); // tensor count
+        std::fs::write(&p, &bad).unwrap();
+        assert!(read(&p, false).unwrap_err().0.contains("tensor count"));
+
+        let mut bad = good.clone();
+        bad[24..32].copy_from_slice(&(1u64 << 60).to_le_bytes()); // first key's length
+        std::fs::write(&p, &bad).unwrap();
+        assert!(read(&p, false).unwrap_err().0.contains("string"));
+
+        // Every prefix of a valid file fails cleanly, never panics.
+        for cut in (0..good.len()).step_by(7) {
+            std::fs::write(&p, &good[..cut]).unwrap();
+            assert!(read(&p, false).is_err(), "cut at {cut}");
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! Ollama's own model store (`OLLAMA_MODELS`), in Ollama's exact layout:
+//! `manifests/<host>/<namespace>/<model>/<tag>` (JSON manifests) and `blobs/sha256-<hex>`.
+//!
+//! The store may be shared with a real Ollama, so it is never left damaged: blobs and manifests
+//! are written to a temporary file in the same directory and renamed into place, a manifest is
+//! written only once every blob it names is complete, and deleting a model removes exactly the
+//! blobs no other manifest references.
+
+use super::manifest::Manifest;
+use super::name::ModelName;
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid digest format")]
+pub struct InvalidDigest;
+
+/// A validated blob digest: `sha256:` and 64 lower-case hex characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BlobDigest(String);
+
+impl BlobDigest {
+    /// Accepts `sha256:<hex>` and `sha256-<hex>`; anything else (path tricks included) is invalid.
+    pub fn parse(s: &str) -> Result<BlobDigest, InvalidDigest> {
+        let hex = s
+            .strip_prefix("sha256:")
+            .or_else(|| s.strip_prefix("sha256-"))
+            .ok_or(InvalidDigest)?;
+        if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(BlobDigest(format!("sha256:{}", hex.to_ascii_lowercase())))
+        } else {
+            Err(InvalidDigest)
+        }
+    }
+
+    /// `sha256:<hex>`
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The file name Ollama uses: `sha256-<hex>`.
+    pub fn file_name(&self) -> String {
+        self.0.replacen(':', "-", 1)
+    }
+
+    pub fn of_bytes(bytes: &[u8]) -> BlobDigest {
+        BlobDigest(format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OllamaStore {
+    root: PathBuf,
+}
+
+impl OllamaStore {
+    pub fn new(root: PathBuf) -> OllamaStore {
+        OllamaStore { root }
+    }
+
+    pub fn blobs_dir(&self) -> PathBuf {
+        self.root.join("blobs")
+    }
+
+    fn manifests_dir(&self) -> PathBuf {
+        self.root.join("manifests")
+    }
+
+    pub fn blob_path(&self, d: &BlobDigest) -> PathBuf {
+        self.blobs_dir().join(d.file_name())
+    }
+
+    /// The path of a name's manifest. Name parts cannot hold `/` or start with `.`, so this
+    /// stays inside `manifests/`.
+    pub fn manifest_path(&self, n: &ModelName) -> PathBuf {
+        self.manifests_dir()
+            .join(&n.host)
+            .join(&n.namespace)
+            .join(&n.model)
+            .join(&n.tag)
+    }
+
+    /// Every manifest, exactly four levels below `manifests/`, with its stored-case name.
+    pub fn scan(&self) -> Vec<(ModelName, PathBuf)> {
+        let mut out = Vec::new();
+        for host in subdirs(&self.manifests_dir()) {
+            for ns in subdirs(&host) {
+                for model in subdirs(&ns) {
+                    let Ok(rd) = fs::read_dir(&model) else {
+                        continue;
+                    };
+                    for tag in rd.flatten() {
+                        let path = tag.path();
+                        if !path.is_file() {
+                            continue;
+                        }
+                        let part = |p: &Path| {
+                            p.file_name()
+                                .unwrap_or_default()
+                                .to_string_lossy()
+                                .into_owned()
+                        };
+                        let raw = format!(
+                            "{}/{}/{}:{}",
+                            part(&host),
+                            part(&ns),
+                            part(&model),
+                            part(&path)
+                        );
+                        if let Ok(name) = ModelName::parse(&raw) {
+                            out.push((name, path));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Finds a manifest by name, ignoring case as Ollama does; returns the stored-case name.
+    pub fn find(&self, want: &ModelName) -> Option<(ModelName, PathBuf)> {
+        let exact = self.manifest_path(want);
+        if exact.is_file() {
+            return Some((want.clone(), exact));
+        }
+        self.scan().into_iter().find(|(n, _)| n.matches(want))
+    }
+
+    pub fn read_manifest(&self, path: &Path) -> io::Result<Manifest> {
+        let bytes = fs::read(path)?;
+        serde_json::from_slice(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+
+    /// Reads a small blob (template, system, params...) as text.
+    pub fn read_text(&self, digest: &str) -> Option<String> {
+        let d = BlobDigest::parse(digest).ok()?;
+        fs::read_to_string(self.blob_path(&d)).ok()
+    }
+
+    /// Stores bytes as a blob (a no-op when it exists) and returns its digest.
+    pub fn write_blob(&self, bytes: &[u8]) -> io::Result<BlobDigest> {
+        let d = BlobDigest::of_bytes(bytes);
+        let path = self.blob_path(&d);
+        if !path.is_file() {
+            fs::create_dir_all(self.blobs_dir())?;
+            write_atomic(&path, bytes)?;
+        }
+        Ok(d)
+    }
+
+    /// Writes a manifest, after checking every blob it names is present.
+    pub fn write_manifest(&self, name: &ModelName, m: &Manifest) -> io::Result<()> {
+        for d in m.digests() {
+            let ok = BlobDigest::parse(d)
+                .map(|d| self.blob_path(&d).is_file())
+                .unwrap_or(false);
+            if !ok {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("blob {d} is missing"),
+                ));
+            }
+        }
+        let path = self.manifest_path(name);
+        fs::create_dir_all(path.parent().expect("manifest path has a parent"))?;
+        let bytes = serde_json::to_vec(m).map_err(io::Error::other)?;
+        write_atomic(&path, &bytes)
+    }
+
+    /// Removes a manifest, then every blob of it that no other manifest references, then empty
+    /// directories.
+    pub fn delete(&self, manifest_path: &Path) -> io::Result<()> {
+        let doomed = self.read_manifest(manifest_path).ok();
+        fs::remove_file(manifest_path)?;
+        if let Some(m) = doomed {
+            let in_use: HashSet<String> = self
+                .scan()
+                .iter()
+                .filter_map(|(_, p)| self.read_manifest(p).ok())
+                .flat_map(|m| m.digests().map(str::to_owned).collect::<Vec<_>>())
+                .collect();
+            for d in m.digests() {
+                if in_use.contains(d) {
+                    continue;
+                }
+                if let Ok(d) = BlobDigest::parse(d) {
+                    let _ = fs::remove_file(self.blob_path(&d));
+                }
+            }
+        }
+        // Prune the now-empty tag/model/namespace/host directories, never `manifests/` itself.
+        let mut dir = manifest_path.parent();
+        while let Some(d) = dir {
+            if d == self.manifests_dir() || fs::remove_dir(d).is_err() {
+                break;
+            }
+            dir = d.parent();
+        }
+        Ok(())
+    }
+}
+
+fn subdirs(p: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(p)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Writes a file through a temporary sibling and a rename, so readers (and a real Ollama) never
+/// see it half-written.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = temp_sibling(path);
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// A unique temporary path next to `path`. Ollama's pruning removes stray `sha256-*-partial`
+/// names after an hour, which is the right fate for a leftover from a crash.
+pub fn temp_sibling(path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!(
+        "{name}-partial-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::manifest::{Layer, MEDIA_MODEL};
+
+    #[test]
+    fn digests_are_validated() {
+        let hex = "a".repeat(64);
+        assert_eq!(
+            BlobDigest::parse(&format!("sha256:{hex}"))
+                .unwrap()
+                .file_name(),
+            format!("sha256-{hex}")
+        );
+        assert!(BlobDigest::parse(&format!("sha256-{hex}")).is_ok());
+        for bad in [
+            "sha256:abc",
+            "md5:x",
+            &format!("sha256:../../{}", &hex[..58]),
+            &format!("sha256:{}g", &hex[..63]),
+            "",
+        ] {
+            assert!(BlobDigest::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn write_scan_find_delete() {
+        let d = tempfile::tempdir().unwrap();
+        let s = OllamaStore::new(d.path().to_path_buf());
+        let model = s.write_blob(b"GGUF-weights").unwrap();
+        let config = s.write_blob(b"{}").unwrap();
+        let layer = |dg: &BlobDigest, mt: &str, n: u64| Layer {
+            media_type: mt.into(),
+            digest: dg.as_str().into(),
+            size: n,
+            from: None,
+            name: None,
+        };
+        let m = Manifest::new(layer(&config, "c", 2), vec![layer(&model, MEDIA_MODEL, 12)]);
+        let a = ModelName::parse("Llama3:8B").unwrap();
+        let b = ModelName::parse("user/copy:latest").unwrap();
+        s.write_manifest(&a, &m).unwrap();
+        s.write_manifest(&b, &m).unwrap();
+        assert_eq!(s.scan().len(), 2);
+        let (stored, path) = s.find(&ModelName::parse("llama3:8b").unwrap()).unwrap();
+        assert_eq!(
+            stored.display_shortest(),
+            "Llama3:8B",
+            "stored case is kept"
+        );
+
+        s.delete(&path).unwrap();
+        assert!(s.blob_path(&model).is_file(), "still used by the copy");
+        let (_, p2) = s.find(&b).unwrap();
+        s.delete(&p2).unwrap();
+        assert!(!s.blob_path(&model).exists() && !s.blob_path(&config).exists());
+        assert!(
+            !d.path().join("manifests/registry.ollama.ai").exists(),
+            "empty dirs pruned"
+        );
+        assert!(d.path().join("manifests").exists());
+    }
+
+    #[test]
+    fn manifests_need_their_blobs() {
+        let d = tempfile::tempdir().unwrap();
+        let s = OllamaStore::new(d.path().to_path_buf());
+        let missing = Layer {
+            media_type: "x".into(),
+            digest: format!("sha256:{}", "b".repeat(64)),
+            size: 1,
+            from: None,
+            name: None,
+        };
+        let m = Manifest::new(missing.clone(), vec![]);
+        assert!(s
+            .write_manifest(&ModelName::parse("m").unwrap(), &m)
+            .is_err());
+        assert!(s.scan().is_empty());
+    }
+}
