@@ -30,6 +30,7 @@ impl FakeRunner {
                 pid: Some(4242),
                 context_length: Some(2048),
                 backend: "cpu".into(),
+                load: None,
             },
             ..Default::default()
         }
@@ -146,6 +147,8 @@ pub struct FakeFactory {
     pub fail_load: Option<String>,
     /// Passed to each runner made.
     pub fail_after: Option<usize>,
+    /// Runners keep the load options they were started with (as llama-server does).
+    pub fixed_options: bool,
     pub reject: Option<String>,
     pub starts: AtomicUsize,
     pub made: Mutex<Vec<Arc<FakeRunner>>>,
@@ -171,7 +174,7 @@ impl FakeFactory {
 
 #[async_trait::async_trait]
 impl RunnerFactory for FakeFactory {
-    async fn start(&self, _spec: LoadSpec) -> Result<Arc<dyn Runner>, RunnerError> {
+    async fn start(&self, spec: LoadSpec) -> Result<Arc<dyn Runner>, RunnerError> {
         self.starts.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(self.load_delay).await;
         if let Some(m) = &self.fail_load {
@@ -184,6 +187,13 @@ impl RunnerFactory for FakeFactory {
             reject: self.reject.clone(),
             ..FakeRunner::new(&words)
         });
+        let r = if self.fixed_options {
+            let mut inner = Arc::try_unwrap(r).unwrap_or_else(|_| unreachable!());
+            inner.info.load = Some(spec.options.clone());
+            Arc::new(inner)
+        } else {
+            r
+        };
         self.made.lock().unwrap().push(r.clone());
         Ok(r)
     }

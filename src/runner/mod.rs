@@ -4,12 +4,14 @@
 //! tests swap in a fake.
 
 pub mod embedded;
+pub mod endpoint;
 #[cfg(test)]
 pub mod fake;
 pub mod mlx;
 pub mod process;
 pub mod protocol;
 pub mod python;
+pub mod ready;
 
 use crate::api::Message;
 use crate::store::LocalModel;
@@ -87,6 +89,21 @@ pub struct RunnerInfo {
     pub context_length: Option<u64>,
     /// `cpu`, `metal` or `cuda`: decides how `/api/ps` splits memory between CPU and GPU.
     pub backend: String,
+    /// The load-time options the runner was started with. `None`: the runner takes any (MLX
+    /// runners size their cache per request), so option changes never force a reload.
+    pub load: Option<LoadOptions>,
+}
+
+/// Options fixed when a runner starts; a request asking for different ones reloads it (Ollama's
+/// `needsReload`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Context per parallel slot.
+    pub num_ctx: u64,
+    pub num_batch: Option<u64>,
+    pub num_gpu: Option<i64>,
+    pub num_thread: Option<u64>,
+    pub use_mmap: Option<bool>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -141,6 +158,7 @@ pub trait Runner: Send + Sync {
 pub struct LoadSpec {
     pub model: LocalModel,
     pub num_parallel: usize,
+    pub options: LoadOptions,
 }
 
 /// Creates runners; the test seam of the scheduler.

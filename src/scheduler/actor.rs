@@ -5,7 +5,7 @@
 use super::state::{self, Candidate};
 use super::{Grant, LoadedModel, SchedulerConfig, SchedulerError};
 use crate::api::KeepAlive;
-use crate::runner::{LoadSpec, Runner, RunnerError, RunnerFactory};
+use crate::runner::{LoadOptions, LoadSpec, Runner, RunnerError, RunnerFactory};
 use crate::store::LocalModel;
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -19,6 +19,7 @@ pub enum Msg {
     Acquire {
         model: Box<LocalModel>,
         keep_alive: Option<KeepAlive>,
+        options: LoadOptions,
         reply: Reply,
     },
     Release {
@@ -70,6 +71,7 @@ struct Entry {
 struct Waiter {
     model: LocalModel,
     keep_alive: Option<KeepAlive>,
+    options: LoadOptions,
     reply: Reply,
 }
 
@@ -105,10 +107,12 @@ pub async fn run(
             Msg::Acquire {
                 model,
                 keep_alive,
+                options,
                 reply,
             } => a.acquire(Waiter {
                 model: *model,
                 keep_alive,
+                options,
                 reply,
             }),
             Msg::Release { key, id } => a.release(key, id),
@@ -137,12 +141,14 @@ impl Actor {
     fn acquire(&mut self, w: Waiter) {
         let key = w.model.key();
         if let Some(e) = self.loaded.get(&key) {
-            if e.runner.is_alive() {
+            if !e.runner.is_alive() {
+                tracing::warn!(model = %e.model.name, "runner is gone; reloading");
+                self.remove(&key);
+            } else if compatible(e, &w.options) {
                 self.grant(&key, w);
                 return;
             }
-            tracing::warn!(model = %e.model.name, "runner is gone; reloading");
-            self.remove(&key);
+            // Loaded with other load-time options: queue for a reload once it is idle.
         }
         let waiting = self.queue.len() + self.loading.as_ref().map_or(0, |(_, w)| w.len());
         if !state::queue_has_room(waiting, self.config.max_queue) {
@@ -292,9 +298,18 @@ impl Actor {
                 continue; // the client left while queued; nobody needs this load
             }
             let key = w.model.key();
-            if self.loaded.contains_key(&key) {
-                self.grant(&key, w);
-                continue;
+            if let Some(e) = self.loaded.get(&key) {
+                if compatible(e, &w.options) {
+                    self.grant(&key, w);
+                    continue;
+                }
+                if e.refs > 0 {
+                    // Reload with the new options once the requests in flight finish.
+                    self.queue.push_front(w);
+                    return;
+                }
+                tracing::info!(model = %e.model.name, "load-time options changed; reloading");
+                self.unload(&key);
             }
             if state::needs_room(self.loaded.len(), self.config.max_loaded_models) {
                 let candidates: Vec<Candidate> = self
@@ -318,11 +333,12 @@ impl Actor {
             // Everyone queued for the same model rides on this load.
             let (same, rest): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.queue)
                 .into_iter()
-                .partition(|o| o.model.key() == key);
+                .partition(|o| o.model.key() == key && o.options == w.options);
             self.queue = rest.into();
             let spec = LoadSpec {
                 model: w.model.clone(),
                 num_parallel: self.config.num_parallel,
+                options: w.options.clone(),
             };
             let mut waiters = vec![w];
             waiters.extend(same);
@@ -429,6 +445,15 @@ impl Actor {
         let closing: Vec<_> = self.loaded.drain().map(|(_, e)| e.runner).collect();
         futures_util::future::join_all(closing.iter().map(|r| r.close())).await;
     }
+}
+
+/// Whether a loaded runner serves a request with these load-time options.
+fn compatible(e: &Entry, wanted: &LoadOptions) -> bool {
+    e.runner
+        .info()
+        .load
+        .as_ref()
+        .is_none_or(|have| have == wanted)
 }
 
 /// What a negative keep-alive shows as: Go's maximum duration from now (around the year 2318).

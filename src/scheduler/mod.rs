@@ -12,7 +12,7 @@ mod actor;
 pub mod state;
 
 use crate::api::KeepAlive;
-use crate::runner::{Runner, RunnerError, RunnerFactory};
+use crate::runner::{LoadOptions, Runner, RunnerError, RunnerFactory};
 use crate::store::LocalModel;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -69,12 +69,14 @@ impl SchedulerHandle {
         &self,
         model: LocalModel,
         keep_alive: Option<KeepAlive>,
+        options: LoadOptions,
     ) -> Result<Lease, SchedulerError> {
         let started = Instant::now();
         let (reply, rx) = oneshot::channel();
         self.send(Msg::Acquire {
             model: Box::new(model),
             keep_alive,
+            options,
             reply,
         })?;
         let grant = rx.await.map_err(|_| SchedulerError::ShuttingDown)??;

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::runner::fake::FakeFactory;
+use crate::runner::LoadOptions;
 use crate::store::format::{Format, MlxLayout};
 use crate::store::hf::HfEntry;
 use crate::store::name::ModelName;
@@ -50,8 +51,16 @@ fn start(f: &Arc<FakeFactory>, c: SchedulerConfig) -> SchedulerHandle {
 async fn reuses_one_runner_per_model() {
     let f = Arc::new(FakeFactory::new(&["a"]));
     let s = start(&f, config());
-    drop(s.acquire(model("m"), None).await.unwrap());
-    drop(s.acquire(model("m"), None).await.unwrap());
+    drop(
+        s.acquire(model("m"), None, LoadOptions::default())
+            .await
+            .unwrap(),
+    );
+    drop(
+        s.acquire(model("m"), None, LoadOptions::default())
+            .await
+            .unwrap(),
+    );
     assert_eq!(f.starts.load(Ordering::SeqCst), 1);
     assert_eq!(s.ps().await.len(), 1);
 }
@@ -69,7 +78,10 @@ async fn concurrent_requests_share_one_load() {
             ..config()
         },
     );
-    let leases = futures_util::future::join_all((0..4).map(|_| s.acquire(model("m"), None))).await;
+    let leases = futures_util::future::join_all(
+        (0..4).map(|_| s.acquire(model("m"), None, LoadOptions::default())),
+    )
+    .await;
     assert!(leases.iter().all(|l| l.is_ok()));
     assert_eq!(f.starts.load(Ordering::SeqCst), 1);
 }
@@ -78,9 +90,16 @@ async fn concurrent_requests_share_one_load() {
 async fn num_parallel_limits_concurrent_use() {
     let f = Arc::new(FakeFactory::new(&["a"]));
     let s = start(&f, config()); // num_parallel 1
-    let first = s.acquire(model("m"), None).await.unwrap();
+    let first = s
+        .acquire(model("m"), None, LoadOptions::default())
+        .await
+        .unwrap();
     let s2 = s.clone();
-    let second = tokio::spawn(async move { s2.acquire(model("m"), None).await.map(|_| ()) });
+    let second = tokio::spawn(async move {
+        s2.acquire(model("m"), None, LoadOptions::default())
+            .await
+            .map(|_| ())
+    });
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(
         !second.is_finished(),
@@ -111,11 +130,13 @@ async fn queue_is_bounded() {
     for i in 0..2 {
         let s = s.clone();
         waiting.push(tokio::spawn(async move {
-            s.acquire(model(&format!("m{i}")), None).await.map(|_| ())
+            s.acquire(model(&format!("m{i}")), None, LoadOptions::default())
+                .await
+                .map(|_| ())
         }));
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let third = s.acquire(model("m9"), None).await;
+    let third = s.acquire(model("m9"), None, LoadOptions::default()).await;
     assert!(matches!(third, Err(SchedulerError::QueueFull)));
     assert_eq!(
         SchedulerError::QueueFull.to_string(),
@@ -127,7 +148,10 @@ async fn queue_is_bounded() {
 async fn keep_alive_zero_unloads_when_idle() {
     let f = Arc::new(FakeFactory::new(&["a"]));
     let s = start(&f, config());
-    let lease = s.acquire(model("m"), Some(KeepAlive::Zero)).await.unwrap();
+    let lease = s
+        .acquire(model("m"), Some(KeepAlive::Zero), LoadOptions::default())
+        .await
+        .unwrap();
     assert_eq!(s.ps().await.len(), 1);
     drop(lease);
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -140,7 +164,10 @@ async fn keep_alive_timer_starts_when_idle_and_last_explicit_value_sticks() {
     let f = Arc::new(FakeFactory::new(&["a"]));
     let s = start(&f, config());
     let short = KeepAlive::For(Duration::from_millis(200));
-    let lease = s.acquire(model("m"), Some(short)).await.unwrap();
+    let lease = s
+        .acquire(model("m"), Some(short), LoadOptions::default())
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         s.ps().await.len(),
@@ -149,7 +176,11 @@ async fn keep_alive_timer_starts_when_idle_and_last_explicit_value_sticks() {
     );
     drop(lease);
     // A request without keep_alive keeps the 200 ms set before.
-    drop(s.acquire(model("m"), None).await.unwrap());
+    drop(
+        s.acquire(model("m"), None, LoadOptions::default())
+            .await
+            .unwrap(),
+    );
     tokio::time::sleep(Duration::from_millis(450)).await;
     assert!(s.ps().await.is_empty(), "expired 200 ms after going idle");
     assert_eq!(f.starts.load(Ordering::SeqCst), 1);
@@ -160,7 +191,7 @@ async fn forever_never_expires_and_shows_far_future() {
     let f = Arc::new(FakeFactory::new(&["a"]));
     let s = start(&f, config());
     drop(
-        s.acquire(model("m"), Some(KeepAlive::Forever))
+        s.acquire(model("m"), Some(KeepAlive::Forever), LoadOptions::default())
             .await
             .unwrap(),
     );
@@ -179,16 +210,23 @@ async fn evicts_idle_runner_when_full() {
     let f = Arc::new(FakeFactory::new(&["a"]));
     let s = start(&f, config()); // max 2 loaded
     drop(
-        s.acquire(model("a"), Some(KeepAlive::Forever))
+        s.acquire(model("a"), Some(KeepAlive::Forever), LoadOptions::default())
             .await
             .unwrap(),
     );
     drop(
-        s.acquire(model("b"), Some(KeepAlive::For(Duration::from_secs(60))))
-            .await
-            .unwrap(),
+        s.acquire(
+            model("b"),
+            Some(KeepAlive::For(Duration::from_secs(60))),
+            LoadOptions::default(),
+        )
+        .await
+        .unwrap(),
     );
-    let busy_c = s.acquire(model("c"), None).await.unwrap();
+    let busy_c = s
+        .acquire(model("c"), None, LoadOptions::default())
+        .await
+        .unwrap();
     let names: Vec<String> = s
         .ps()
         .await
@@ -214,9 +252,16 @@ async fn waits_for_a_busy_runner_instead_of_evicting_it() {
             ..config()
         },
     );
-    let busy = s.acquire(model("a"), None).await.unwrap();
+    let busy = s
+        .acquire(model("a"), None, LoadOptions::default())
+        .await
+        .unwrap();
     let s2 = s.clone();
-    let other = tokio::spawn(async move { s2.acquire(model("b"), None).await.map(|_| ()) });
+    let other = tokio::spawn(async move {
+        s2.acquire(model("b"), None, LoadOptions::default())
+            .await
+            .map(|_| ())
+    });
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(!other.is_finished());
     drop(busy);
@@ -231,11 +276,19 @@ async fn waits_for_a_busy_runner_instead_of_evicting_it() {
 async fn dead_runner_is_replaced() {
     let f = Arc::new(FakeFactory::new(&["a"]));
     let s = start(&f, config());
-    drop(s.acquire(model("m"), None).await.unwrap());
+    drop(
+        s.acquire(model("m"), None, LoadOptions::default())
+            .await
+            .unwrap(),
+    );
     f.last().kill();
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(s.ps().await.is_empty(), "a dead runner leaves ps");
-    drop(s.acquire(model("m"), None).await.unwrap());
+    drop(
+        s.acquire(model("m"), None, LoadOptions::default())
+            .await
+            .unwrap(),
+    );
     assert_eq!(f.starts.load(Ordering::SeqCst), 2);
 }
 
@@ -247,10 +300,18 @@ async fn a_client_giving_up_does_not_abort_the_load() {
     });
     let s = start(&f, config());
     let s2 = s.clone();
-    let impatient = tokio::spawn(async move { s2.acquire(model("m"), None).await.map(|_| ()) });
+    let impatient = tokio::spawn(async move {
+        s2.acquire(model("m"), None, LoadOptions::default())
+            .await
+            .map(|_| ())
+    });
     tokio::time::sleep(Duration::from_millis(20)).await;
     let s3 = s.clone();
-    let patient = tokio::spawn(async move { s3.acquire(model("m"), None).await.map(|_| ()) });
+    let patient = tokio::spawn(async move {
+        s3.acquire(model("m"), None, LoadOptions::default())
+            .await
+            .map(|_| ())
+    });
     tokio::time::sleep(Duration::from_millis(20)).await;
     impatient.abort();
     patient.await.unwrap().unwrap();
@@ -265,7 +326,10 @@ async fn load_errors_reach_every_waiter() {
         ..FakeFactory::new(&["a"])
     });
     let s = start(&f, config());
-    let (a, b) = tokio::join!(s.acquire(model("m"), None), s.acquire(model("m"), None));
+    let (a, b) = tokio::join!(
+        s.acquire(model("m"), None, LoadOptions::default()),
+        s.acquire(model("m"), None, LoadOptions::default())
+    );
     for r in [a, b] {
         match r {
             Err(SchedulerError::Runner(RunnerError::Load { message })) => {
@@ -281,7 +345,10 @@ async fn load_errors_reach_every_waiter() {
 async fn expire_unloads_after_the_last_request() {
     let f = Arc::new(FakeFactory::new(&["a"]));
     let s = start(&f, config());
-    let lease = s.acquire(model("m"), None).await.unwrap();
+    let lease = s
+        .acquire(model("m"), None, LoadOptions::default())
+        .await
+        .unwrap();
     s.expire(model("m").key());
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(s.ps().await.len(), 1, "still in use");
@@ -294,8 +361,16 @@ async fn expire_unloads_after_the_last_request() {
 async fn shutdown_closes_every_runner() {
     let f = Arc::new(FakeFactory::new(&["a"]));
     let s = start(&f, config());
-    drop(s.acquire(model("a"), None).await.unwrap());
-    drop(s.acquire(model("b"), None).await.unwrap());
+    drop(
+        s.acquire(model("a"), None, LoadOptions::default())
+            .await
+            .unwrap(),
+    );
+    drop(
+        s.acquire(model("b"), None, LoadOptions::default())
+            .await
+            .unwrap(),
+    );
     s.shutdown().await;
     assert!(f
         .made
@@ -304,7 +379,47 @@ async fn shutdown_closes_every_runner() {
         .iter()
         .all(|r| r.closed.load(Ordering::SeqCst)));
     assert!(matches!(
-        s.acquire(model("a"), None).await,
+        s.acquire(model("a"), None, LoadOptions::default()).await,
         Err(SchedulerError::ShuttingDown)
     ));
+}
+
+#[tokio::test]
+async fn changed_load_options_reload_the_runner_once_idle() {
+    let f = Arc::new(FakeFactory {
+        fixed_options: true,
+        ..FakeFactory::new(&["a"])
+    });
+    let s = start(&f, config());
+    let small = LoadOptions {
+        num_ctx: 2048,
+        ..Default::default()
+    };
+    let big = LoadOptions {
+        num_ctx: 4096,
+        ..Default::default()
+    };
+    let busy = s.acquire(model("m"), None, small.clone()).await.unwrap();
+    let s2 = s.clone();
+    let b2 = big.clone();
+    let wait = tokio::spawn(async move { s2.acquire(model("m"), None, b2).await.map(|_| ()) });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !wait.is_finished(),
+        "the reload waits for the request in flight"
+    );
+    drop(busy);
+    tokio::time::timeout(Duration::from_secs(2), wait)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(f.starts.load(Ordering::SeqCst), 2);
+    assert!(
+        f.made.lock().unwrap()[0].closed.load(Ordering::SeqCst),
+        "the old runner is stopped"
+    );
+    // Same options again: reused.
+    drop(s.acquire(model("m"), None, big).await.unwrap());
+    assert_eq!(f.starts.load(Ordering::SeqCst), 2);
 }

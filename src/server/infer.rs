@@ -6,7 +6,7 @@
 use super::error::ServerError;
 use super::state::AppState;
 use crate::api::{KeepAlive, Metrics, Options};
-use crate::runner::{CompletionRequest, PromptInput, RunnerEvent, SamplingOptions};
+use crate::runner::{CompletionRequest, LoadOptions, PromptInput, RunnerEvent, SamplingOptions};
 use crate::store::LocalModel;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
@@ -45,17 +45,16 @@ static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new
 
 /// Runs a completion.
 pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError> {
-    let model_params = job.model.config.params.clone();
-    let lease = state.scheduler.acquire(job.model, job.keep_alive).await?;
     let o = job
         .options
-        .or(&model_params)
+        .or(&job.model.config.params)
         .or(&Options::ollama_defaults());
-    let num_ctx = resolve_num_ctx(
-        o.num_ctx,
-        state.config.default_num_ctx,
-        lease.runner.info().context_length,
-    );
+    let load = load_options(state, &job.model, &o);
+    let num_ctx = load.num_ctx;
+    let lease = state
+        .scheduler
+        .acquire(job.model, job.keep_alive, load)
+        .await?;
     let options = SamplingOptions {
         num_predict: o.num_predict.unwrap_or(-1),
         temperature: o.temperature.unwrap_or(0.8),
@@ -137,6 +136,18 @@ fn until_shutdown(s: PieceStream, token: tokio_util::sync::CancellationToken) ->
         }
     })
     .boxed()
+}
+
+/// The load-time options a request asks for (`num_ctx` capped at what the model was trained for).
+pub fn load_options(state: &AppState, model: &LocalModel, o: &Options) -> LoadOptions {
+    let model_max = model.facts(false).context_length;
+    LoadOptions {
+        num_ctx: resolve_num_ctx(o.num_ctx, state.config.default_num_ctx, model_max),
+        num_batch: o.num_batch.filter(|n| *n > 0).map(|n| n as u64),
+        num_gpu: o.num_gpu,
+        num_thread: o.num_thread.filter(|n| *n > 0).map(|n| n as u64),
+        use_mmap: o.use_mmap,
+    }
 }
 
 /// `num_ctx`: the request's (or model's) value, else the server default; never more than the

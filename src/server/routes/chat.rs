@@ -64,7 +64,7 @@ pub async fn chat(
     }
 
     if messages.is_empty() {
-        let reason = common::load_or_unload(&state, model, keep_alive).await?;
+        let reason = common::load_or_unload(&state, model, keep_alive, &options).await?;
         return Ok(Json(ChatResponse {
             model: req.model,
             created_at: time::now_utc(),

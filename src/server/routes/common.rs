@@ -77,12 +77,18 @@ pub async fn load_or_unload(
     state: &AppState,
     model: LocalModel,
     keep_alive: Option<KeepAlive>,
+    options: &Options,
 ) -> Result<&'static str, ServerError> {
     if keep_alive == Some(KeepAlive::Zero) {
         state.scheduler.expire(model.key());
         Ok("unload")
     } else {
-        drop(state.scheduler.acquire(model, keep_alive).await?);
+        let o = options
+            .clone()
+            .or(&model.config.params)
+            .or(&Options::ollama_defaults());
+        let load = crate::server::infer::load_options(state, &model, &o);
+        drop(state.scheduler.acquire(model, keep_alive, load).await?);
         Ok("load")
     }
 }

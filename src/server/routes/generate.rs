@@ -80,7 +80,7 @@ pub async fn generate(
     }
 
     if req.prompt.is_empty() {
-        let reason = common::load_or_unload(&state, model, keep_alive).await?;
+        let reason = common::load_or_unload(&state, model, keep_alive, &options).await?;
         return Ok(Json(GenerateResponse {
             model: req.model,
             created_at: time::now_utc(),

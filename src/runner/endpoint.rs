@@ -1,0 +1,205 @@
+//! HTTP to a runner process, shared by both runners: the bearer token, JSON calls, the mapping of
+//! replies and transport failures to [`RunnerError`], and the line stream of a completion.
+
+use super::process::{ChildProcess, LogRing};
+use super::{EventStream, RunnerError, RunnerEvent};
+use futures_util::{StreamExt, TryStreamExt};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio_util::codec::{FramedRead, LinesCodec};
+use tokio_util::io::StreamReader;
+
+/// Lines longer than this are a protocol error (Ollama's scanner limit).
+const MAX_LINE: usize = 8 * 1024 * 1024;
+
+/// Turns one line of a runner's stream into events (none for keep-alive or comment lines).
+pub type LineParser = Box<dyn FnMut(&str) -> Result<Vec<RunnerEvent>, RunnerError> + Send>;
+
+#[derive(Clone)]
+pub struct Endpoint {
+    pub base: String,
+    token: String,
+    http: reqwest::Client,
+    exit: watch::Receiver<Option<ExitStatus>>,
+    log: Arc<LogRing>,
+}
+
+impl Endpoint {
+    pub fn new(
+        process: &ChildProcess,
+        base: String,
+        token: String,
+    ) -> Result<Endpoint, RunnerError> {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .map_err(|e| RunnerError::Spawn(e.to_string()))?;
+        Ok(Endpoint {
+            base,
+            token,
+            http,
+            exit: process.clone_exit_watch(),
+            log: process.log_handle(),
+        })
+    }
+
+    /// A GET with a short timeout, for health polls: `None` when nothing answered.
+    pub async fn probe(&self, path: &str) -> Option<(u16, serde_json::Value)> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .timeout(Duration::from_millis(500))
+            .send()
+            .await
+            .ok()?;
+        let status = resp.status().as_u16();
+        Some((status, resp.json().await.unwrap_or_default()))
+    }
+
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, RunnerError> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        self.decode(resp).await
+    }
+
+    pub async fn post_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, RunnerError> {
+        let resp = self.post(path, body).await?;
+        self.decode(resp).await
+    }
+
+    /// A POST whose reply status has been checked.
+    pub async fn post<B: Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<reqwest::Response, RunnerError> {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        check_status(resp).await
+    }
+
+    async fn decode<T: DeserializeOwned>(&self, resp: reqwest::Response) -> Result<T, RunnerError> {
+        resp.json()
+            .await
+            .map_err(|e| RunnerError::Failed(format!("bad reply from the model runner: {e}")))
+    }
+
+    /// A failed connection or read: the runner died, or something broke in between.
+    fn transport_error(&self, e: impl std::fmt::Display) -> RunnerError {
+        if self.exit.borrow().is_none() {
+            RunnerError::Failed(e.to_string())
+        } else {
+            RunnerError::Exited {
+                last_error: self.log.last_error(),
+            }
+        }
+    }
+
+    /// The events of a streamed reply, one line at a time. The stream owns the HTTP response:
+    /// dropping it closes the connection, and the runner stops the sequence. It ends after the
+    /// `Done` event; a stream cut before it is an error that says whether the runner died.
+    pub fn events(&self, resp: reqwest::Response, parse: LineParser) -> EventStream {
+        let bytes = resp.bytes_stream().map_err(std::io::Error::other);
+        let lines = FramedRead::new(
+            StreamReader::new(bytes),
+            LinesCodec::new_with_max_length(MAX_LINE),
+        );
+        let me = self.clone();
+        futures_util::stream::unfold(
+            (lines, parse, std::collections::VecDeque::new(), false),
+            move |(mut lines, mut parse, mut pending, mut finished)| {
+                let me = me.clone();
+                async move {
+                    loop {
+                        if let Some(ev) = pending.pop_front() {
+                            finished |= matches!(ev, RunnerEvent::Done(_));
+                            return Some((Ok(ev), (lines, parse, pending, finished)));
+                        }
+                        if finished {
+                            return None;
+                        }
+                        let err = match lines.next().await {
+                            Some(Ok(line)) => match parse(&line) {
+                                Ok(evs) => {
+                                    pending.extend(evs);
+                                    continue;
+                                }
+                                Err(e) => e,
+                            },
+                            Some(Err(e)) => me.cut_short(e.to_string()).await,
+                            None => {
+                                me.cut_short("the stream ended without a final event".into())
+                                    .await
+                            }
+                        };
+                        return Some((Err(err), (lines, parse, pending, true)));
+                    }
+                }
+            },
+        )
+        .boxed()
+    }
+
+    async fn cut_short(&self, what: String) -> RunnerError {
+        // Give the reaper a moment: a killed runner's socket closes just before its exit status
+        // is collected.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if self.exit.borrow().is_some() {
+            RunnerError::Exited {
+                last_error: self.log.last_error(),
+            }
+        } else {
+            RunnerError::Failed(what)
+        }
+    }
+}
+
+/// Maps a non-2xx reply to the error it carries (`{"error": "..."}` or llama-server's
+/// `{"error": {"message": ...}}`).
+async fn check_status(resp: reqwest::Response) -> Result<reqwest::Response, RunnerError> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let text = resp.text().await.unwrap_or_default();
+    let message = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(v) => match &v["error"] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Object(o) => o
+                .get("message")
+                .and_then(|m| m.as_str())
+                .unwrap_or(&text)
+                .to_owned(),
+            _ => text,
+        },
+        Err(_) => text,
+    };
+    Err(if status.is_client_error() {
+        RunnerError::Rejected {
+            status: status.as_u16(),
+            message,
+        }
+    } else {
+        RunnerError::Failed(message)
+    })
+}
