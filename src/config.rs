@@ -58,9 +58,14 @@ pub struct ServeArgs {
     /// MLX build for the managed runtime: auto, cpu, cuda12, cuda13.
     #[arg(long, env = env::OLLMLX_MLX_BACKEND, default_value = "auto")]
     pub mlx_backend: String,
-    /// llama-server binary for GGUF models.
+    /// llama-server binary for GGUF models (default: next to ollmlx, else on PATH).
     #[arg(long, env = env::OLLMLX_LLAMA_SERVER)]
     pub llama_server: Option<PathBuf>,
+    /// Threads for llama-server when a request sets no `num_thread` (default: llama.cpp's choice).
+    #[arg(long, env = env::OLLMLX_LLAMA_THREADS)]
+    pub llama_threads: Option<u64>,
+    #[arg(long, env = env::PATH, hide = true)]
+    pub path: Option<std::ffi::OsString>,
 }
 
 /// Everything the server needs to know, resolved and validated.
@@ -83,6 +88,9 @@ pub struct Config {
     pub python: Option<PathBuf>,
     pub mlx_backend: String,
     pub llama_server: Option<PathBuf>,
+    pub llama_threads: Option<u64>,
+    /// `PATH` as it was at start-up, for finding `llama-server`.
+    pub search_path: Option<std::ffi::OsString>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +162,8 @@ impl Config {
             python: a.python.clone().filter(|p| !p.as_os_str().is_empty()),
             mlx_backend: a.mlx_backend.clone(),
             llama_server: a.llama_server.clone().filter(|p| !p.as_os_str().is_empty()),
+            llama_threads: a.llama_threads.filter(|t| *t > 0),
+            search_path: a.path.clone(),
         })
     }
 }

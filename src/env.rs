@@ -39,3 +39,7 @@ pub const OLLMLX_PYTHON: &str = "OLLMLX_PYTHON";
 pub const OLLMLX_MLX_BACKEND: &str = "OLLMLX_MLX_BACKEND";
 /// The `llama-server` binary for GGUF models.
 pub const OLLMLX_LLAMA_SERVER: &str = "OLLMLX_LLAMA_SERVER";
+/// Threads for llama-server when a request does not set `num_thread` (default: llama.cpp's own).
+pub const OLLMLX_LLAMA_THREADS: &str = "OLLMLX_LLAMA_THREADS";
+/// Where `llama-server` is looked for last.
+pub const PATH: &str = "PATH";

@@ -3,6 +3,8 @@
 //! few value types Ollama gives their own syntax (`keep_alive`, `options`).
 
 pub mod chat;
+pub mod create;
+pub mod embed;
 pub mod error;
 pub mod generate;
 pub mod models;
@@ -10,6 +12,8 @@ pub mod options;
 pub mod time;
 
 pub use chat::{ChatRequest, ChatResponse, Message};
+pub use create::{CopyRequest, CreateRequest, ProgressResponse};
+pub use embed::{EmbedRequest, EmbedResponse, EmbeddingRequest, EmbeddingResponse};
 pub use error::ErrorBody;
 pub use generate::{GenerateRequest, GenerateResponse, Metrics};
 pub use models::*;

@@ -7,8 +7,8 @@ use super::protocol::{self, CompletionBody, Event, Health, Listening, Status};
 use super::python::PythonRuntime;
 use super::ready::{self, Probe};
 use super::{
-    CompletionRequest, EventStream, LoadSpec, Runner, RunnerError, RunnerEvent, RunnerFactory,
-    RunnerInfo,
+    CompletionRequest, EmbedResult, EventStream, LoadSpec, Runner, RunnerError, RunnerEvent,
+    RunnerFactory, RunnerInfo,
 };
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -235,6 +235,22 @@ impl Runner for MlxRunner {
             .post_json::<_, protocol::Text>("/v1/detokenize", &body)
             .await?
             .text)
+    }
+
+    async fn embed(
+        &self,
+        inputs: &[String],
+        truncate: bool,
+        num_ctx: u64,
+    ) -> Result<EmbedResult, RunnerError> {
+        let body = serde_json::json!({"input": inputs, "truncate": truncate, "num_ctx": num_ctx});
+        let v: serde_json::Value = self.endpoint().post_json("/v1/embed", &body).await?;
+        Ok(EmbedResult {
+            embeddings: serde_json::from_value(v["embeddings"].clone()).map_err(|e| {
+                RunnerError::Failed(format!("bad embeddings from the MLX runner: {e}"))
+            })?,
+            prompt_tokens: v["prompt_eval_count"].as_u64().unwrap_or(0),
+        })
     }
 
     fn info(&self) -> &RunnerInfo {

@@ -7,6 +7,7 @@ pub mod embedded;
 pub mod endpoint;
 #[cfg(test)]
 pub mod fake;
+pub mod llamacpp;
 pub mod mlx;
 pub mod process;
 pub mod protocol;
@@ -81,6 +82,13 @@ pub enum RunnerEvent {
 
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<RunnerEvent, RunnerError>> + Send>>;
 
+/// Embedding vectors (as the runner computed them; the server normalises) and the tokens read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EmbedResult {
+    pub embeddings: Vec<Vec<f32>>,
+    pub prompt_tokens: u64,
+}
+
 /// Facts a runner learned while loading.
 #[derive(Debug, Clone, Default)]
 pub struct RunnerInfo {
@@ -144,6 +152,20 @@ pub trait Runner: Send + Sync {
     async fn completion(&self, req: CompletionRequest) -> Result<EventStream, RunnerError>;
     async fn tokenize(&self, text: &str) -> Result<Vec<i64>, RunnerError>;
     async fn detokenize(&self, tokens: &[i64]) -> Result<String, RunnerError>;
+    /// Embeds each input (mean-pooled or the model's own pooling). Inputs longer than `num_ctx`
+    /// tokens are cut when `truncate`, refused (400) otherwise.
+    async fn embed(
+        &self,
+        inputs: &[String],
+        truncate: bool,
+        num_ctx: u64,
+    ) -> Result<EmbedResult, RunnerError> {
+        let _ = (inputs, truncate, num_ctx);
+        Err(RunnerError::Rejected {
+            status: 400,
+            message: "this model does not support embeddings".into(),
+        })
+    }
     fn info(&self) -> &RunnerInfo;
     /// False once the process has exited.
     fn is_alive(&self) -> bool;
@@ -165,4 +187,20 @@ pub struct LoadSpec {
 #[async_trait::async_trait]
 pub trait RunnerFactory: Send + Sync {
     async fn start(&self, spec: LoadSpec) -> Result<Arc<dyn Runner>, RunnerError>;
+}
+
+/// Picks the runner for a model's format: the one seam where GGUF and MLX part ways.
+pub struct DispatchFactory {
+    pub mlx: Arc<dyn RunnerFactory>,
+    pub gguf: Arc<dyn RunnerFactory>,
+}
+
+#[async_trait::async_trait]
+impl RunnerFactory for DispatchFactory {
+    async fn start(&self, spec: LoadSpec) -> Result<Arc<dyn Runner>, RunnerError> {
+        match spec.model.format {
+            crate::store::format::Format::Mlx(_) => self.mlx.start(spec).await,
+            crate::store::format::Format::Gguf(_) => self.gguf.start(spec).await,
+        }
+    }
 }

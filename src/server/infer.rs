@@ -138,9 +138,57 @@ fn until_shutdown(s: PieceStream, token: tokio_util::sync::CancellationToken) ->
     .boxed()
 }
 
+/// Embeds texts with a model: the runner's vectors, the tokens read and the load time.
+pub async fn embed(
+    state: &AppState,
+    model: LocalModel,
+    inputs: Vec<String>,
+    truncate: bool,
+    options: &Options,
+    keep_alive: Option<KeepAlive>,
+) -> Result<(crate::runner::EmbedResult, u64), ServerError> {
+    let o = options
+        .clone()
+        .or(&model.config.params)
+        .or(&Options::ollama_defaults());
+    let load = load_options(state, &model, &o);
+    let num_ctx = load.num_ctx;
+    let lease = state.scheduler.acquire(model, keep_alive, load).await?;
+    let load_ns = lease.load_duration.as_nanos() as u64;
+    if inputs.is_empty() {
+        return Ok((crate::runner::EmbedResult::default(), load_ns));
+    }
+    let result = lease.runner.embed(&inputs, truncate, num_ctx).await?;
+    Ok((result, load_ns))
+}
+
+/// L2-normalises a vector; with `dimensions` below its length, cuts it first and normalises the
+/// rest (Ollama's `/api/embed`). NaN or infinite values are an error.
+pub fn normalize(mut v: Vec<f32>, dimensions: Option<usize>) -> Result<Vec<f32>, ServerError> {
+    if let Some(d) = dimensions.filter(|d| *d > 0 && *d < v.len()) {
+        v.truncate(d);
+    }
+    if v.iter().any(|x| !x.is_finite()) {
+        return Err(ServerError::Internal(
+            "the model produced an invalid embedding (NaN or Inf)".into(),
+        ));
+    }
+    let norm = v
+        .iter()
+        .map(|x| (*x as f64) * (*x as f64))
+        .sum::<f64>()
+        .sqrt();
+    if norm > 0.0 {
+        for x in &mut v {
+            *x = (*x as f64 / norm) as f32;
+        }
+    }
+    Ok(v)
+}
+
 /// The load-time options a request asks for (`num_ctx` capped at what the model was trained for).
 pub fn load_options(state: &AppState, model: &LocalModel, o: &Options) -> LoadOptions {
-    let model_max = model.facts(false).context_length;
+    let (model_max, _) = model.limits();
     LoadOptions {
         num_ctx: resolve_num_ctx(o.num_ctx, state.config.default_num_ctx, model_max),
         num_batch: o.num_batch.filter(|n| *n > 0).map(|n| n as u64),
@@ -164,6 +212,16 @@ pub fn resolve_num_ctx(requested: Option<i64>, default: u64, model_max: Option<u
 #[cfg(test)]
 mod tests {
     use super::resolve_num_ctx;
+
+    #[test]
+    fn normalizes_and_cuts() {
+        let v = super::normalize(vec![3.0, 4.0, 12.0], None).unwrap();
+        assert!((v[0] - 3.0 / 13.0).abs() < 1e-6);
+        let cut = super::normalize(vec![3.0, 4.0, 12.0], Some(2)).unwrap();
+        assert_eq!(cut.len(), 2);
+        assert!((cut[0] - 0.6).abs() < 1e-6 && (cut[1] - 0.8).abs() < 1e-6);
+        assert!(super::normalize(vec![f32::NAN], None).is_err());
+    }
 
     #[test]
     fn num_ctx_is_clamped() {

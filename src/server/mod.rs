@@ -14,16 +14,19 @@ pub mod state;
 mod tests;
 
 use crate::config::Config;
+use crate::runner::llamacpp::LlamaFactory;
 use crate::runner::mlx::MlxFactory;
 use crate::runner::python::PythonRuntime;
+use crate::runner::DispatchFactory;
 use crate::scheduler::{SchedulerConfig, SchedulerHandle};
 use crate::store::Store;
 use anyhow::Context;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::Router;
-use routes::{chat, generate, models, ps, version};
+use routes::{chat, embed, generate, models, ps, version};
 use state::AppState;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -44,6 +47,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/ps", get(ps::ps))
         .route("/api/generate", post(generate::generate))
         .route("/api/chat", post(chat::chat))
+        .route("/api/embed", post(embed::embed))
+        .route("/api/embeddings", post(embed::embeddings))
         .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found") })
         .method_not_allowed_fallback(|| async {
             (StatusCode::METHOD_NOT_ALLOWED, "405 method not allowed")
@@ -59,13 +64,22 @@ pub fn router(state: AppState) -> Router {
 /// Builds the state for a configuration, with the real runners.
 pub fn state(config: Config, shutdown: CancellationToken) -> AppState {
     let runtime = PythonRuntime::new(config.python.clone(), &config.home, &config.mlx_backend);
-    let factory = Arc::new(MlxFactory {
+    let mlx = Arc::new(MlxFactory {
         runtime,
         home: config.home.clone(),
         load_timeout: config.load_timeout,
         debug: config.debug_level > 0,
     });
-    state_with(config, factory, shutdown)
+    let gguf = Arc::new(LlamaFactory {
+        binary: config.llama_server.clone(),
+        exe_dir: std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf)),
+        search_path: config.search_path.clone(),
+        load_timeout: config.load_timeout,
+        threads: config.llama_threads,
+    });
+    state_with(config, Arc::new(DispatchFactory { mlx, gguf }), shutdown)
 }
 
 /// Builds the state with a given runner factory (the test seam).

@@ -100,6 +100,33 @@ impl LocalModel {
         f
     }
 
+    /// The context length the model was trained for and whether it only embeds, read cheaply
+    /// (config.json, or the GGUF header without its arrays) for every request.
+    pub fn limits(&self) -> (Option<u64>, bool) {
+        match &self.format {
+            Format::Mlx(l) => {
+                let cfg = format::read_json(&l.dir.join("config.json")).unwrap_or(Value::Null);
+                let text = cfg
+                    .get("text_config")
+                    .filter(|v| v.is_object())
+                    .unwrap_or(&cfg);
+                let ctx = text
+                    .get("max_position_embeddings")
+                    .or_else(|| cfg.get("max_position_embeddings"))
+                    .and_then(Value::as_u64);
+                (ctx, false)
+            }
+            Format::Gguf(p) => match gguf::read(p, false) {
+                Ok(g) => {
+                    let pooling =
+                        g.kv.contains_key(&format!("{}.pooling_type", g.architecture()));
+                    (g.arch_u64("context_length"), pooling)
+                }
+                Err(_) => (None, false),
+            },
+        }
+    }
+
     /// The integrity check that must pass before a runner is started.
     pub fn check(&self) -> Result<(), Corrupt> {
         match &self.format {

@@ -41,6 +41,12 @@ pub async fn chat(
     let options = common::options(&req.options)?;
     let model = state.store.find(&req.model)?;
     let name = model.name.display_shortest();
+    if model.limits().1 {
+        return Err(ServerError::BadRequest(format!(
+            "\"{}\" does not support chat",
+            req.model
+        )));
+    }
     let messages = req.messages.unwrap_or_default();
     if messages.iter().any(|m| !m.images.is_empty()) {
         return Err(ServerError::BadRequest(format!(

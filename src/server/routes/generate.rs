@@ -50,6 +50,12 @@ pub async fn generate(
         e => e,
     })?;
     let name = model.name.display_shortest();
+    if model.limits().1 {
+        return Err(ServerError::BadRequest(format!(
+            "\"{}\" does not support generate",
+            req.model
+        )));
+    }
     if !req.suffix.is_empty() {
         return Err(ServerError::BadRequest(format!(
             "{name} does not support insert"

@@ -3,6 +3,7 @@
 
 pub mod chat;
 pub mod common;
+pub mod embed;
 pub mod generate;
 pub mod models;
 pub mod ps;

@@ -1,0 +1,452 @@
+//! The llama.cpp runner: llama.cpp's own `llama-server`, spawned and supervised like the MLX
+//! runner, spoken to over loopback HTTP with a per-process API key (passed in the environment, so
+//! it never shows in `ps`). Flags follow what Ollama passes (`llm/llama_server.go`).
+//!
+//! Prompts reach it as token ids: text is tokenized by llama-server itself (`/tokenize`), chat
+//! messages are rendered with the GGUF's Jinja template (`/apply-template`). Knowing the ids lets
+//! the runner enforce `num_ctx` the same way the MLX runner does and return Ollama's `context`.
+
+use super::endpoint::Endpoint;
+use super::process::ChildProcess;
+use super::ready::{self, Probe};
+use super::{
+    CompletionRequest, Done, EmbedResult, EventStream, LoadSpec, PromptInput, Runner, RunnerError,
+    RunnerEvent, RunnerFactory, RunnerInfo,
+};
+use crate::api::Message;
+use serde_json::{json, Value};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::process::Command;
+
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+pub struct LlamaFactory {
+    /// `OLLMLX_LLAMA_SERVER`.
+    pub binary: Option<PathBuf>,
+    /// The directory of the running `ollmlx` binary (a `llama-server` beside it is used next).
+    pub exe_dir: Option<PathBuf>,
+    /// `PATH`, searched last.
+    pub search_path: Option<OsString>,
+    pub load_timeout: Option<Duration>,
+    /// Threads when the request does not set `num_thread` (`OLLMLX_LLAMA_THREADS`).
+    pub threads: Option<u64>,
+}
+
+impl LlamaFactory {
+    /// `OLLMLX_LLAMA_SERVER`, else next to the `ollmlx` binary, else on `PATH`.
+    pub fn find_binary(&self) -> Result<PathBuf, RunnerError> {
+        if let Some(b) = &self.binary {
+            return if b.is_file() {
+                Ok(b.clone())
+            } else {
+                Err(RunnerError::Spawn(format!(
+                    "OLLMLX_LLAMA_SERVER is set to {}, which does not exist",
+                    b.display()
+                )))
+            };
+        }
+        let beside = self.exe_dir.as_ref().map(|d| d.join("llama-server"));
+        let on_path = self
+            .search_path
+            .as_ref()
+            .into_iter()
+            .flat_map(std::env::split_paths)
+            .map(|d| d.join("llama-server"));
+        beside.into_iter().chain(on_path).find(|p| p.is_file()).ok_or_else(|| {
+            RunnerError::Spawn(
+                "GGUF models need llama.cpp's llama-server, which was not found (set OLLMLX_LLAMA_SERVER, put it next to ollmlx or on PATH): on a Mac `brew install llama.cpp`; elsewhere run scripts/build-llama-server.sh from the ollmlx source tree".into(),
+            )
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl RunnerFactory for LlamaFactory {
+    async fn start(&self, spec: LoadSpec) -> Result<Arc<dyn Runner>, RunnerError> {
+        let path = spec.model.path().to_owned();
+        let check_path = path.clone();
+        let header =
+            tokio::task::spawn_blocking(move || crate::store::gguf::read(&check_path, false))
+                .await
+                .map_err(|e| RunnerError::Spawn(e.to_string()))?
+                .map_err(|e| RunnerError::Load {
+                    message: format!(
+                        "model file {} is corrupt or incomplete: {e}",
+                        path.display()
+                    ),
+                })?;
+        let binary = self.find_binary()?;
+        let port = free_port().map_err(|e| RunnerError::Spawn(format!("no free port: {e}")))?;
+        let token = hex::encode(rand::random::<[u8; 32]>());
+        let o = &spec.options;
+        let parallel = spec.num_parallel.max(1) as u64;
+        let embedding_model = header
+            .kv
+            .contains_key(&format!("{}.pooling_type", header.architecture()));
+
+        let mut cmd = Command::new(&binary);
+        cmd.arg("--model")
+            .arg(&path)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--no-webui", "--offline", "--no-context-shift"])
+            .args([
+                "-c",
+                &(o.num_ctx * parallel).to_string(),
+                "-np",
+                &parallel.to_string(),
+            ])
+            // Mean pooling serves /api/embed for any model; embedding models keep their own.
+            .arg("--embeddings");
+        if !embedding_model {
+            cmd.args(["--pooling", "mean"]);
+        }
+        if let Some(t) = o.num_thread.or(self.threads) {
+            cmd.args(["-t", &t.to_string()]);
+        }
+        if let Some(b) = o.num_batch {
+            cmd.args(["-b", &b.to_string(), "-ub", &b.to_string()]);
+        }
+        if let Some(n) = o.num_gpu.filter(|n| *n >= 0) {
+            cmd.args(["-ngl", &n.to_string()]);
+        }
+        if o.use_mmap == Some(false) {
+            cmd.arg("--no-mmap");
+        }
+        for a in &spec.model.config.adapters {
+            cmd.arg("--lora").arg(a);
+        }
+        if let Some(p) = &spec.model.config.projector {
+            cmd.arg("--mmproj").arg(p);
+        }
+        cmd.env("LLAMA_API_KEY", &token);
+        let label = spec.model.name.display_shortest();
+        tracing::info!(model = %label, binary = %binary.display(), port, "starting llama-server");
+        let (process, stdout) = ChildProcess::spawn(cmd, &label)
+            .map_err(|e| RunnerError::Spawn(format!("cannot start {}: {e}", binary.display())))?;
+        // llama-server logs on stderr; drain stdout so it can never block on a full pipe.
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut sink = Vec::new();
+            let mut out = stdout;
+            let _ = out.read_to_end(&mut sink).await;
+        });
+        let endpoint = Endpoint::new(&process, format!("http://127.0.0.1:{port}"), token)?;
+        let started = Instant::now();
+        let probe_ep = endpoint.clone();
+        let waited = ready::wait(
+            &process,
+            started,
+            self.load_timeout,
+            "llama-server",
+            || async {
+                match probe_ep.probe("/health").await {
+                    Some((200, _)) => Probe::Ready,
+                    Some((503, v)) => {
+                        Probe::Loading(v["error"]["message"].as_str().unwrap_or("").to_owned())
+                    }
+                    Some((_, v)) if v.get("error").is_some() => {
+                        Probe::Failed(v["error"].to_string())
+                    }
+                    _ => Probe::Loading(String::new()),
+                }
+            },
+        )
+        .await;
+        if let Err(e) = waited {
+            process.terminate(STOP_GRACE).await;
+            return Err(e);
+        }
+        tracing::info!(
+            pid = process.pid(),
+            load_ms = started.elapsed().as_millis() as u64,
+            "llama-server ready"
+        );
+        let info = RunnerInfo {
+            pid: Some(process.pid()),
+            context_length: Some(o.num_ctx),
+            backend: if cfg!(target_os = "macos") {
+                "metal".into()
+            } else {
+                "cpu".into()
+            },
+            load: Some(spec.options.clone()),
+        };
+        Ok(Arc::new(LlamaRunner {
+            process,
+            endpoint,
+            info,
+        }))
+    }
+}
+
+/// A free loopback port (bind to 0, read it, release it: llama-server binds it right after).
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port())
+}
+
+pub struct LlamaRunner {
+    process: ChildProcess,
+    endpoint: Endpoint,
+    info: RunnerInfo,
+}
+
+impl LlamaRunner {
+    async fn tokens(&self, text: &str, add_special: bool) -> Result<Vec<i64>, RunnerError> {
+        let v: Value = self
+            .endpoint
+            .post_json(
+                "/tokenize",
+                &json!({"content": text, "add_special": add_special, "parse_special": true}),
+            )
+            .await?;
+        Ok(serde_json::from_value(v["tokens"].clone()).unwrap_or_default())
+    }
+
+    /// Renders messages with the GGUF's own chat template and tokenizes the result, dropping the
+    /// oldest messages (never system messages, never the last) while it does not fit `limit`
+    /// and `truncate` allows.
+    async fn render(
+        &self,
+        messages: &[Message],
+        truncate: bool,
+        limit: usize,
+    ) -> Result<Vec<i64>, RunnerError> {
+        let mut kept: Vec<&Message> = messages.iter().collect();
+        loop {
+            let wire: Vec<Value> = kept.iter().map(|m| openai_message(m)).collect();
+            let v: Value = self
+                .endpoint
+                .post_json("/apply-template", &json!({"messages": wire}))
+                .await?;
+            let prompt = v["prompt"].as_str().unwrap_or_default();
+            let tokens = self.tokens(prompt, true).await?;
+            if tokens.len() < limit || !truncate {
+                return Ok(tokens);
+            }
+            let last = kept.len().saturating_sub(1);
+            match kept.iter().position(|m| m.role != "system") {
+                Some(i) if i < last => {
+                    kept.remove(i);
+                }
+                _ => return Ok(tokens),
+            }
+        }
+    }
+}
+
+/// An Ollama message as llama-server's OpenAI-style chat template input.
+fn openai_message(m: &Message) -> Value {
+    let mut v = json!({"role": m.role, "content": m.content});
+    if !m.thinking.is_empty() {
+        v["reasoning_content"] = json!(m.thinking);
+    }
+    if !m.tool_calls.is_empty() {
+        v["tool_calls"] = json!(m.tool_calls);
+    }
+    if !m.tool_name.is_empty() {
+        v["name"] = json!(m.tool_name);
+    }
+    if !m.tool_call_id.is_empty() {
+        v["tool_call_id"] = json!(m.tool_call_id);
+    }
+    v
+}
+
+#[async_trait::async_trait]
+impl Runner for LlamaRunner {
+    async fn completion(&self, req: CompletionRequest) -> Result<EventStream, RunnerError> {
+        let o = &req.options;
+        let num_ctx = o.num_ctx as usize;
+        let mut prompt = req.context.clone().unwrap_or_default();
+        prompt.extend(match &req.input {
+            PromptInput::Raw(text) => self.tokens(text, req.context.is_none()).await?,
+            PromptInput::Messages(m) => {
+                self.render(m, req.truncate, num_ctx.saturating_sub(prompt.len()))
+                    .await?
+            }
+        });
+        if prompt.is_empty() {
+            return Err(RunnerError::Rejected {
+                status: 400,
+                message: "the prompt is empty".into(),
+            });
+        }
+        if prompt.len() >= num_ctx {
+            return Err(RunnerError::Rejected {
+                status: 400,
+                message: format!(
+                    "the input length exceeds the context length ({} tokens, num_ctx {num_ctx} leaves no room to generate)",
+                    prompt.len()
+                ),
+            });
+        }
+        // Generation stops at the context limit with done_reason "length", as on MLX.
+        let room = (num_ctx - prompt.len()) as i64;
+        let n_predict = if o.num_predict > 0 {
+            o.num_predict.min(room)
+        } else {
+            room
+        };
+        let mut body = json!({
+            "prompt": prompt,
+            "stream": true,
+            "n_predict": n_predict,
+            "temperature": o.temperature,
+            "top_k": o.top_k,
+            "top_p": o.top_p,
+            "min_p": o.min_p,
+            "stop": o.stop,
+            "repeat_penalty": o.repeat_penalty,
+            "repeat_last_n": if o.repeat_last_n < 0 { o.num_ctx as i64 } else { o.repeat_last_n },
+            "presence_penalty": o.presence_penalty,
+            "frequency_penalty": o.frequency_penalty,
+            "cache_prompt": true,
+            "return_tokens": true,
+        });
+        if o.seed >= 0 {
+            body["seed"] = json!(o.seed);
+        }
+        let resp = self.endpoint.post("/completion", &body).await?;
+        let prompt_len = prompt.len() as u64;
+        let generated = Arc::new(Mutex::new(Vec::<i64>::new()));
+        let context_prefix = req.return_context.then_some(prompt);
+        let mut started = false;
+        let parse = move |line: &str| -> Result<Vec<RunnerEvent>, RunnerError> {
+            let Some(data) = line.strip_prefix("data:") else {
+                return Ok(Vec::new());
+            };
+            let v: Value = serde_json::from_str(data.trim())
+                .map_err(|e| RunnerError::Failed(format!("bad line from llama-server: {e}")))?;
+            if let Some(e) = v.get("error") {
+                let msg = e["message"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| e.to_string());
+                return Err(RunnerError::Failed(msg));
+            }
+            let mut out = Vec::new();
+            if !started {
+                started = true;
+                out.push(RunnerEvent::Start {
+                    prompt_tokens: prompt_len,
+                });
+            }
+            if let Some(toks) = v["tokens"].as_array() {
+                generated
+                    .lock()
+                    .unwrap()
+                    .extend(toks.iter().filter_map(Value::as_i64));
+            }
+            let content = v["content"].as_str().unwrap_or_default();
+            if !content.is_empty() {
+                out.push(RunnerEvent::Chunk {
+                    content: content.to_owned(),
+                });
+            }
+            if v["stop"].as_bool() == Some(true) {
+                let t = &v["timings"];
+                let ms_to_ns = |k: &str| (t[k].as_f64().unwrap_or(0.0) * 1e6) as u64;
+                let n = |k: &str| t[k].as_u64().unwrap_or(0);
+                let reason = match v["stop_type"].as_str() {
+                    Some("limit") => "length",
+                    _ => "stop",
+                };
+                out.push(RunnerEvent::Done(Done {
+                    done_reason: reason.into(),
+                    prompt_eval_count: n("cache_n") + n("prompt_n"),
+                    prompt_eval_duration: ms_to_ns("prompt_ms"),
+                    eval_count: n("predicted_n"),
+                    eval_duration: ms_to_ns("predicted_ms"),
+                    context: context_prefix.clone().map(|mut c| {
+                        c.extend(generated.lock().unwrap().iter());
+                        c
+                    }),
+                }));
+            }
+            Ok(out)
+        };
+        Ok(self.endpoint.events(resp, Box::new(parse)))
+    }
+
+    async fn tokenize(&self, text: &str) -> Result<Vec<i64>, RunnerError> {
+        self.tokens(text, false).await
+    }
+
+    async fn detokenize(&self, tokens: &[i64]) -> Result<String, RunnerError> {
+        let v: Value = self
+            .endpoint
+            .post_json("/detokenize", &json!({"tokens": tokens}))
+            .await?;
+        Ok(v["content"].as_str().unwrap_or_default().to_owned())
+    }
+
+    async fn embed(
+        &self,
+        inputs: &[String],
+        truncate: bool,
+        num_ctx: u64,
+    ) -> Result<EmbedResult, RunnerError> {
+        let mut batch = Vec::with_capacity(inputs.len());
+        let mut total = 0u64;
+        for text in inputs {
+            let mut ids = self.tokens(text, true).await?;
+            if ids.len() as u64 > num_ctx {
+                if !truncate {
+                    return Err(RunnerError::Rejected {
+                        status: 400,
+                        message: "the input length exceeds the context length".into(),
+                    });
+                }
+                ids.truncate(num_ctx as usize);
+            }
+            total += ids.len() as u64;
+            batch.push(ids);
+        }
+        if batch.is_empty() {
+            return Ok(EmbedResult::default());
+        }
+        let v: Value = self
+            .endpoint
+            .post_json("/v1/embeddings", &json!({"input": batch}))
+            .await?;
+        let mut data: Vec<(u64, Vec<f32>)> = v["data"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|d| {
+                        let idx = d["index"].as_u64().unwrap_or(0);
+                        let emb =
+                            serde_json::from_value(d["embedding"].clone()).unwrap_or_default();
+                        (idx, emb)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        data.sort_by_key(|(i, _)| *i);
+        Ok(EmbedResult {
+            embeddings: data.into_iter().map(|(_, e)| e).collect(),
+            prompt_tokens: total,
+        })
+    }
+
+    fn info(&self) -> &RunnerInfo {
+        &self.info
+    }
+
+    fn is_alive(&self) -> bool {
+        self.process.is_alive()
+    }
+
+    async fn exited(&self) {
+        self.process.exited().await;
+    }
+
+    async fn close(&self) {
+        self.process.terminate(STOP_GRACE).await;
+    }
+}
