@@ -5,9 +5,9 @@
 
 use super::error::ServerError;
 use super::state::AppState;
-use crate::api::{KeepAlive, Metrics, Options};
+use crate::api::{KeepAlive, Message, Metrics, Options};
 use crate::runner::{CompletionRequest, LoadOptions, PromptInput, RunnerEvent, SamplingOptions};
-use crate::store::LocalModel;
+use crate::store::{LocalModel, ModelConfig};
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use std::time::Instant;
@@ -45,6 +45,7 @@ static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new
 
 /// Runs a completion.
 pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError> {
+    let job_config = job.model.config.clone();
     let o = job
         .options
         .or(&job.model.config.params)
@@ -73,9 +74,13 @@ pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError>
         "r{}",
         NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
+    let input = match job.input {
+        PromptInput::Messages(m) => PromptInput::Messages(with_model_messages(&job_config, m)),
+        raw => raw,
+    };
     let req = CompletionRequest {
         id,
-        input: job.input,
+        input,
         context: job.context,
         options,
         truncate: job.truncate,
@@ -114,6 +119,25 @@ pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError>
         std::future::ready(out)
     });
     Ok(until_shutdown(pieces.boxed(), shutdown))
+}
+
+/// Puts the model's own SYSTEM and MESSAGE layers around a request's messages, as Ollama does:
+/// the request's leading system messages (else the model's SYSTEM), then the model's messages,
+/// then the rest of the request.
+fn with_model_messages(config: &ModelConfig, messages: Vec<Message>) -> Vec<Message> {
+    if config.system.is_none() && config.messages.is_empty() {
+        return messages;
+    }
+    let lead = messages.iter().take_while(|m| m.role == "system").count();
+    let mut out: Vec<Message> = messages[..lead].to_vec();
+    if lead == 0 {
+        if let Some(sys) = &config.system {
+            out.push(Message::new("system", sys.clone()));
+        }
+    }
+    out.extend(config.messages.iter().cloned());
+    out.extend(messages.into_iter().skip(lead));
+    out
 }
 
 /// Ends a stream with an error item when the server starts shutting down, so in-flight
@@ -212,6 +236,39 @@ pub fn resolve_num_ctx(requested: Option<i64>, default: u64, model_max: Option<u
 #[cfg(test)]
 mod tests {
     use super::resolve_num_ctx;
+
+    #[test]
+    fn model_system_and_messages_wrap_the_request() {
+        use super::{with_model_messages, Message, ModelConfig};
+        let config = ModelConfig {
+            system: Some("be kind".into()),
+            messages: vec![
+                Message::new("user", "hi"),
+                Message::new("assistant", "hello"),
+            ],
+            ..Default::default()
+        };
+        let roles = |m: Vec<Message>| {
+            m.iter()
+                .map(|m| format!("{}:{}", m.role, m.content))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            roles(with_model_messages(
+                &config,
+                vec![Message::new("user", "q")]
+            )),
+            ["system:be kind", "user:hi", "assistant:hello", "user:q"]
+        );
+        // A request's own system message wins over the model's.
+        assert_eq!(
+            roles(with_model_messages(
+                &config,
+                vec![Message::new("system", "mine"), Message::new("user", "q")]
+            )),
+            ["system:mine", "user:hi", "assistant:hello", "user:q"]
+        );
+    }
 
     #[test]
     fn normalizes_and_cuts() {

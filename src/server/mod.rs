@@ -2,6 +2,7 @@
 //! scheduler and runners together, serves until SIGINT/SIGTERM, then shuts everything down.
 
 pub mod cors;
+pub mod create;
 pub mod error;
 pub mod extract;
 pub mod host_guard;
@@ -24,7 +25,7 @@ use anyhow::Context;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::Router;
-use routes::{chat, embed, generate, models, ps, version};
+use routes::{blobs, chat, embed, generate, models, ps, version};
 use state::AppState;
 use std::path::Path;
 use std::sync::Arc;
@@ -44,6 +45,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/tags", get(models::tags))
         .route("/api/show", post(models::show))
         .route("/api/delete", delete(models::delete))
+        .route("/api/create", post(models::create))
+        .route("/api/copy", post(models::copy))
+        .route(
+            "/api/blobs/{digest}",
+            axum::routing::head(blobs::head).post(blobs::upload),
+        )
         .route("/api/ps", get(ps::ps))
         .route("/api/generate", post(generate::generate))
         .route("/api/chat", post(chat::chat))
@@ -53,6 +60,8 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             (StatusCode::METHOD_NOT_ALLOWED, "405 method not allowed")
         })
+        // Ollama has no body limit; chat bodies with long histories or images exceed axum's 2 MB.
+        .layer(axum::extract::DefaultBodyLimit::max(512 * 1024 * 1024))
         .layer(axum::middleware::from_fn_with_state(origins, cors::layer))
         .layer(axum::middleware::from_fn_with_state(
             guard,
@@ -106,6 +115,7 @@ pub fn state_with(
         config,
         scheduler,
         shutdown,
+        store_lock: Arc::default(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! HTTP handlers, one file per endpoint family. Handlers extract, validate into the types the
 //! services take, call one service, and shape the reply. They never touch processes or files.
 
+pub mod blobs;
 pub mod chat;
 pub mod common;
 pub mod embed;

@@ -70,7 +70,11 @@ pub async fn show(
         license,
         parameters,
         template,
-        system: req.system,
+        system: if req.system.is_empty() {
+            model.config.system.clone().unwrap_or_default()
+        } else {
+            req.system
+        },
         details: facts.details(model.format.name()),
         model_info,
         capabilities: facts.capabilities,
@@ -148,7 +152,9 @@ pub async fn delete(
             }
             e => e,
         })?;
-    // Unload first: the runner must not hold files we are about to remove.
+    let _guard = state.store_lock.lock().await;
+    // Unload first: the runner must not hold files we are about to remove. A GGUF blob shared
+    // with another name stays (and so does its runner) until no manifest needs it.
     state.scheduler.unload_now(model.key()).await;
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || store.delete(&model))
@@ -173,4 +179,34 @@ mod tests {
             format!("{:<30} \"<|eot_id|>\"\n{:<30} 0.6", "stop", "temperature")
         );
     }
+}
+
+/// `POST /api/create`: progress lines (NDJSON) or, with `stream: false`, the last one.
+pub async fn create(
+    State(state): State<AppState>,
+    AppJson(req): AppJson<crate::api::CreateRequest>,
+) -> Result<axum::response::Response, ServerError> {
+    use axum::response::IntoResponse;
+    let stream = req.stream.unwrap_or(true);
+    let lines = crate::server::create::create(&state, req).await?;
+    if !stream {
+        return Ok(Json(lines.last().cloned().unwrap_or_default()).into_response());
+    }
+    let body: String = lines
+        .iter()
+        .map(|l| serde_json::to_string(l).unwrap_or_default() + "\n")
+        .collect();
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        body,
+    )
+        .into_response())
+}
+
+/// `POST /api/copy`: 200 with an empty body.
+pub async fn copy(
+    State(state): State<AppState>,
+    AppJson(req): AppJson<crate::api::CopyRequest>,
+) -> Result<(), ServerError> {
+    crate::server::create::copy(&state, req).await
 }
