@@ -163,24 +163,6 @@ pub async fn delete(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parameters_are_padded_like_ollama() {
-        let o = Options {
-            temperature: Some(0.6),
-            stop: Some(vec!["<|eot_id|>".into()]),
-            ..Default::default()
-        };
-        assert_eq!(
-            format_parameters(&o),
-            format!("{:<30} \"<|eot_id|>\"\n{:<30} 0.6", "stop", "temperature")
-        );
-    }
-}
-
 /// `POST /api/create`: progress lines (NDJSON) or, with `stream: false`, the last one.
 pub async fn create(
     State(state): State<AppState>,
@@ -209,4 +191,22 @@ pub async fn copy(
     AppJson(req): AppJson<crate::api::CopyRequest>,
 ) -> Result<(), ServerError> {
     crate::server::create::copy(&state, req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_padded_like_ollama() {
+        let o = Options {
+            temperature: Some(0.6),
+            stop: Some(vec!["<|eot_id|>".into()]),
+            ..Default::default()
+        };
+        assert_eq!(
+            format_parameters(&o),
+            format!("{:<30} \"<|eot_id|>\"\n{:<30} 0.6", "stop", "temperature")
+        );
+    }
 }
