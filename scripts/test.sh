@@ -31,6 +31,14 @@ export OLLMLX_TEST_PYTHON="$root/.venv/bin/python"
 echo "== fixtures =="
 "$OLLMLX_TEST_PYTHON" tests/fixtures/make_models.py target/fixtures
 export OLLMLX_TEST_FIXTURES="$root/target/fixtures"
+# --- llama-server (built once from the pinned llama-cpp-python sdist, cached per version) --------
+echo "== llama-server =="
+OLLMLX_TEST_LLAMA_SERVER=$(scripts/build-llama-server.sh)
+export OLLMLX_TEST_LLAMA_SERVER
+echo "$OLLMLX_TEST_LLAMA_SERVER"
+# Cross-backend parity at the library level: tokenizer ids, f32 greedy tokens, embeddings.
+"$OLLMLX_TEST_PYTHON" tests/fixtures/check_llama_server.py "$OLLMLX_TEST_LLAMA_SERVER" target/fixtures
+
 # Tests must never skip for a missing tool here: fail instead.
 export OLLMLX_REQUIRE_TOOLS=1
 

@@ -106,9 +106,13 @@ impl RunnerFactory for LlamaFactory {
         if let Some(t) = o.num_thread.or(self.threads) {
             cmd.args(["-t", &t.to_string()]);
         }
-        if let Some(b) = o.num_batch {
-            cmd.args(["-b", &b.to_string(), "-ub", &b.to_string()]);
-        }
+        // In embeddings mode one input must fit in one physical batch: embedding models get a
+        // batch of their whole context (as Ollama gives them); others keep llama.cpp's 512.
+        let ubatch = o
+            .num_batch
+            .unwrap_or(if embedding_model { o.num_ctx } else { 512 });
+        let batch = ubatch.max(2048.min(o.num_ctx * parallel));
+        cmd.args(["-b", &batch.to_string(), "-ub", &ubatch.to_string()]);
         if let Some(n) = o.num_gpu.filter(|n| *n >= 0) {
             cmd.args(["-ngl", &n.to_string()]);
         }
@@ -178,6 +182,7 @@ impl RunnerFactory for LlamaFactory {
             process,
             endpoint,
             info,
+            ubatch,
         }))
     }
 }
@@ -193,6 +198,8 @@ pub struct LlamaRunner {
     process: ChildProcess,
     endpoint: Endpoint,
     info: RunnerInfo,
+    /// The physical batch: the longest input one embedding can take.
+    ubatch: u64,
 }
 
 impl LlamaRunner {
@@ -393,16 +400,20 @@ impl Runner for LlamaRunner {
     ) -> Result<EmbedResult, RunnerError> {
         let mut batch = Vec::with_capacity(inputs.len());
         let mut total = 0u64;
+        let limit = num_ctx.min(self.ubatch);
         for text in inputs {
             let mut ids = self.tokens(text, true).await?;
-            if ids.len() as u64 > num_ctx {
+            if ids.len() as u64 > limit {
                 if !truncate {
                     return Err(RunnerError::Rejected {
                         status: 400,
-                        message: "the input length exceeds the context length".into(),
+                        message: format!(
+                            "the input length exceeds the context length ({} tokens > {limit})",
+                            ids.len()
+                        ),
                     });
                 }
-                ids.truncate(num_ctx as usize);
+                ids.truncate(limit as usize);
             }
             total += ids.len() as u64;
             batch.push(ids);

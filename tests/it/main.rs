@@ -2,6 +2,7 @@
 //! tiny models made at test time (tests/fixtures/make_models.py), and the CLI.
 
 mod cli;
+mod gguf;
 mod ollama_client;
 mod process;
 mod serving;

@@ -79,6 +79,57 @@ pub struct Options {
     pub env: Vec<(String, String)>,
 }
 
+/// The llama-server binary: `OLLMLX_TEST_LLAMA_SERVER` (scripts/test.sh builds it). `None` (and a
+/// message) when absent, unless every tool is required.
+pub fn llama_server() -> Option<PathBuf> {
+    let p = std::env::var_os("OLLMLX_TEST_LLAMA_SERVER").map(PathBuf::from);
+    if let Some(p) = p.filter(|p| p.is_file()) {
+        return Some(p);
+    }
+    if std::env::var_os("OLLMLX_REQUIRE_TOOLS").is_some() {
+        panic!("OLLMLX_REQUIRE_TOOLS is set but OLLMLX_TEST_LLAMA_SERVER names no llama-server");
+    }
+    eprintln!("skipping: no llama-server (set OLLMLX_TEST_LLAMA_SERVER; scripts/build-llama-server.sh builds one)");
+    None
+}
+
+/// Lays out a model in an Ollama store the way Ollama writes it: the GGUF and any text layers
+/// as `blobs/sha256-<hex>`, a config blob, and `manifests/registry.ollama.ai/library/<name>/<tag>`.
+pub fn ollama_model(store: &Path, name: &str, gguf: &Path, layers: &[(&str, &str)]) {
+    use sha2::{Digest, Sha256};
+    let blobs = store.join("blobs");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| -> (String, u64) {
+        let hex = hex::encode(Sha256::digest(bytes));
+        std::fs::write(blobs.join(format!("sha256-{hex}")), bytes).unwrap();
+        (format!("sha256:{hex}"), bytes.len() as u64)
+    };
+    let layer = |media: &str, (digest, size): (String, u64)| serde_json::json!({"mediaType": media, "digest": digest, "size": size});
+    let mut ls = vec![layer(
+        "application/vnd.ollama.image.model",
+        put(&std::fs::read(gguf).unwrap()),
+    )];
+    for (kind, text) in layers {
+        ls.push(layer(
+            &format!("application/vnd.ollama.image.{kind}"),
+            put(text.as_bytes()),
+        ));
+    }
+    let config = put(br#"{"model_format":"gguf","model_family":"llama","model_families":["llama"],"model_type":"1M","file_type":"F32"}"#);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": layer("application/vnd.docker.container.image.v1+json", config),
+        "layers": ls,
+    });
+    let (model, tag) = name.split_once(':').unwrap_or((name, "latest"));
+    let dir = store
+        .join("manifests/registry.ollama.ai/library")
+        .join(model);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(tag), serde_json::to_vec(&manifest).unwrap()).unwrap();
+}
+
 impl TestServer {
     pub fn start(o: Options) -> TestServer {
         let home = tempfile::tempdir().unwrap();
@@ -87,15 +138,20 @@ impl TestServer {
             .env("OLLAMA_HOST", "127.0.0.1:0")
             .env("HF_HUB_CACHE", &o.hub)
             .env("OLLAMA_MODELS", home.path().join("models"))
+            .env("OLLMLX_LLAMA_THREADS", "1")
             .env("OLLMLX_HOME", home.path().join("ollmlx"))
             .env("OLLMLX_PYTHON", &o.python)
             .env("OLLMLX_LOG", "info,runner=debug")
             .env_remove("OLLAMA_KEEP_ALIVE")
+            .env_remove("OLLMLX_LLAMA_SERVER")
             .env_remove("OLLAMA_NUM_PARALLEL")
             .env_remove("OLLAMA_MAX_LOADED_MODELS")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        if let Some(l) = std::env::var_os("OLLMLX_TEST_LLAMA_SERVER") {
+            cmd.env("OLLMLX_LLAMA_SERVER", l);
+        }
         for (k, v) in &o.env {
             cmd.env(k, v);
         }

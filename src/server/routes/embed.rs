@@ -38,6 +38,9 @@ pub async fn embed(
             .ok_or_else(|| ServerError::BadRequest("invalid input type".into()))?,
         _ => return Err(ServerError::BadRequest("invalid input type".into())),
     };
+    if let Some(i) = inputs.iter().position(String::is_empty) {
+        return Err(ServerError::BadRequest(format!("input[{i}] is empty")));
+    }
     let keep_alive = common::keep_alive(&req.keep_alive)?;
     let options = common::options(&req.options)?;
     let dimensions = match req.dimensions {
