@@ -103,6 +103,30 @@ impl LocalModel {
     /// The context length the model was trained for and whether it only embeds, read cheaply
     /// (config.json, or the GGUF header without its arrays) for every request.
     pub fn limits(&self) -> (Option<u64>, bool) {
+        // Asked on every request: remember the answer per file and modification time (a GGUF
+        // header with a 150k-token vocabulary takes milliseconds to walk).
+        type Cache =
+            std::sync::Mutex<std::collections::HashMap<PathBuf, (SystemTime, (Option<u64>, bool))>>;
+        static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+        let path = match &self.format {
+            Format::Mlx(l) => l.dir.join("config.json"),
+            Format::Gguf(p) => p.clone(),
+        };
+        let mtime = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let cache = CACHE.get_or_init(Default::default);
+        if let Some((t, v)) = cache.lock().unwrap().get(&path) {
+            if *t == mtime {
+                return *v;
+            }
+        }
+        let v = self.read_limits();
+        cache.lock().unwrap().insert(path, (mtime, v));
+        v
+    }
+
+    fn read_limits(&self) -> (Option<u64>, bool) {
         match &self.format {
             Format::Mlx(l) => {
                 let cfg = format::read_json(&l.dir.join("config.json")).unwrap_or(Value::Null);
