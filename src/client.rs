@@ -12,8 +12,9 @@
 //! connection, and the daemon stops generating.
 
 use crate::api::{
-    ChatRequest, ChatResponse, DeleteRequest, ErrorBody, GenerateRequest, GenerateResponse,
-    ListResponse, ProcessResponse, ShowRequest, ShowResponse, VersionResponse,
+    ChatRequest, ChatResponse, CopyRequest, CreateRequest, DeleteRequest, ErrorBody,
+    GenerateRequest, GenerateResponse, ListResponse, ProcessResponse, ProgressResponse,
+    ShowRequest, ShowResponse, VersionResponse,
 };
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use reqwest::{RequestBuilder, Response, StatusCode};
@@ -21,7 +22,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 use tokio_util::io::StreamReader;
 
@@ -47,6 +51,15 @@ pub enum ClientError {
     /// The stream ended without a final `"done": true` line.
     #[error("the server closed the stream before the final response (no \"done\": true)")]
     Incomplete,
+    /// A progress stream (create) ended without a `"status": "success"` line.
+    #[error("the server closed the stream before it reported success")]
+    NoSuccess,
+    /// A local file to upload could not be read.
+    #[error("{}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// A line or body that is not the JSON we expect.
     #[error("invalid response from server")]
     Decode(#[source] serde_json::Error),
@@ -82,6 +95,11 @@ pub type Result<T, E = ClientError> = std::result::Result<T, E>;
 pub trait StreamItem: DeserializeOwned {
     /// `true` on the final line (`"done": true`).
     fn is_done(&self) -> bool;
+
+    /// The error for a stream that ends before its final line.
+    fn incomplete() -> ClientError {
+        ClientError::Incomplete
+    }
 }
 
 impl StreamItem for GenerateResponse {
@@ -93,6 +111,17 @@ impl StreamItem for GenerateResponse {
 impl StreamItem for ChatResponse {
     fn is_done(&self) -> bool {
         self.done
+    }
+}
+
+/// Progress streams (create) end with `{"status": "success"}`.
+impl StreamItem for ProgressResponse {
+    fn is_done(&self) -> bool {
+        self.status == "success"
+    }
+
+    fn incomplete() -> ClientError {
+        ClientError::NoSuccess
     }
 }
 
@@ -189,6 +218,74 @@ impl Client {
         self.ndjson("/api/chat", req)
     }
 
+    /// `HEAD /api/blobs/<digest>`: whether the daemon already holds the blob (`sha256:<hex>`).
+    pub async fn blob_exists(&self, digest: &str) -> Result<bool> {
+        let url = self.url(&format!("/api/blobs/{digest}"));
+        let response = self.http.head(url).send().await.map_err(transport_error)?;
+        match response.status() {
+            status if status.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            // A HEAD reply has no body to carry the daemon's message.
+            status => Err(ClientError::Status {
+                status,
+                message: status.to_string(),
+            }),
+        }
+    }
+
+    /// `POST /api/blobs/<digest>` with the bytes of the file at `path`, streamed from disk (never
+    /// held in memory whole). The daemon checks them against `digest`.
+    pub async fn upload_blob(&self, digest: &str, path: &Path) -> Result<()> {
+        self.upload_blob_counted(digest, path, Arc::default()).await
+    }
+
+    /// [`Client::upload_blob`], adding to `sent` the bytes read from the file as the body goes.
+    pub async fn upload_blob_counted(
+        &self,
+        digest: &str,
+        path: &Path,
+        sent: Arc<AtomicU64>,
+    ) -> Result<()> {
+        let file_error = |source| ClientError::File {
+            path: path.to_owned(),
+            source,
+        };
+        let file = tokio::fs::File::open(path).await.map_err(file_error)?;
+        let len = file.metadata().await.map_err(file_error)?.len();
+        let body =
+            tokio_util::io::ReaderStream::with_capacity(file, 1 << 20).inspect_ok(move |chunk| {
+                sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            });
+        let request = self
+            .http
+            .post(self.url(&format!("/api/blobs/{digest}")))
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_LENGTH, len)
+            .body(reqwest::Body::wrap_stream(body));
+        send(request).await.map(drop)
+    }
+
+    /// `POST /api/create`, streamed: every progress line up to and including
+    /// `{"status": "success"}`, or ending with one error (an `error` line, or
+    /// [`ClientError::NoSuccess`] when the stream stops short).
+    pub fn create(
+        &self,
+        req: &CreateRequest,
+    ) -> impl Stream<Item = Result<ProgressResponse>> + Send + 'static {
+        self.ndjson("/api/create", req)
+    }
+
+    /// `POST /api/copy`.
+    pub async fn copy(&self, source: &str, destination: &str) -> Result<()> {
+        let req = CopyRequest {
+            source: source.to_owned(),
+            destination: destination.to_owned(),
+        };
+        send(self.http.post(self.url("/api/copy")).json(&req))
+            .await
+            .map(drop)
+    }
+
     fn ndjson<T: StreamItem + Send + 'static>(
         &self,
         path: &str,
@@ -281,7 +378,7 @@ fn ndjson_stream<T: StreamItem + Send + 'static>(
         };
         loop {
             let line = match lines.next().await {
-                None => return Some((Err(ClientError::Incomplete), State::Finished)),
+                None => return Some((Err(T::incomplete()), State::Finished)),
                 Some(Err(LinesCodecError::MaxLineLengthExceeded)) => {
                     return Some((Err(ClientError::LineTooLong), State::Finished))
                 }

@@ -7,9 +7,12 @@ use crate::client::Client;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+pub mod cp;
+pub mod create;
 pub mod format;
 pub mod interactive;
 pub mod list;
+pub mod modelfile;
 pub mod printer;
 pub mod ps;
 pub mod rm;
@@ -51,6 +54,8 @@ pub enum Command {
     /// Start the server.
     #[command(alias = "start")]
     Serve(crate::config::ServeArgs),
+    /// Create a model from a Modelfile.
+    Create(create::CreateArgs),
     /// Show information for a model.
     Show(show::ShowArgs),
     /// Run a model.
@@ -62,6 +67,8 @@ pub enum Command {
     List(list::ListArgs),
     /// List running models.
     Ps(ps::PsArgs),
+    /// Copy a model.
+    Cp(cp::CpArgs),
     /// Remove a model.
     Rm(rm::RmArgs),
 }
@@ -97,11 +104,13 @@ pub async fn dispatch(command: Command, client: &Client, p: &Printer) -> anyhow:
     client.heartbeat().await?;
     match command {
         Command::Serve(_) => unreachable!("serve is dispatched before a client runtime starts"),
+        Command::Create(args) => create::run(args, client, p).await,
         Command::Show(args) => show::run(args, client, p).await,
         Command::Run(args) => run::run(args, client, p).await,
         Command::Stop(args) => stop::run(args, client, p).await,
         Command::List(args) => list::run(args, client, p).await,
         Command::Ps(args) => ps::run(args, client, p).await,
+        Command::Cp(args) => cp::run(args, client, p).await,
         Command::Rm(args) => rm::run(args, client, p).await,
     }
 }
@@ -188,6 +197,27 @@ mod tests {
         let cli = Cli::try_parse_from(["ollmlx", "rm", "a", "b"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Rm(r)) if r.models == ["a", "b"]));
         assert!(Cli::try_parse_from(["ollmlx", "rm"]).is_err());
+        let cli = Cli::try_parse_from([
+            "ollmlx",
+            "create",
+            "mine",
+            "-f",
+            "./My.modelfile",
+            "--quantize",
+            "q4_K_M",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Some(Command::Create(c))
+            if c.model == "mine"
+                && c.file.as_deref() == Some(std::path::Path::new("./My.modelfile"))
+                && c.quantize.as_deref() == Some("q4_K_M")));
+        let cli = Cli::try_parse_from(["ollmlx", "create", "mine", "-q", "q8_0"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Create(c))
+            if c.file.is_none() && c.quantize.as_deref() == Some("q8_0")));
+        assert!(Cli::try_parse_from(["ollmlx", "create"]).is_err());
+        let cli = Cli::try_parse_from(["ollmlx", "cp", "a", "b:c"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Cp(c))
+            if c.source == "a" && c.destination == "b:c"));
         let cli = Cli::try_parse_from(["ollmlx", "-v"]).unwrap();
         assert!(cli.version && cli.command.is_none());
         let cli = Cli::try_parse_from(["ollmlx", "ps", "--ollama-host", "1.2.3.4:5"]).unwrap();
