@@ -503,3 +503,63 @@ fn a_killed_llama_server_fails_its_stream_and_is_replaced() {
     assert_eq!((st, v["eval_count"].clone()), (200, json!(2)));
     assert!(wait_gone(runners[0], Duration::from_secs(5)));
 }
+
+#[test]
+fn cli_create_from_a_modelfile_then_run_show_cp_rm() {
+    let Some(g) = gguf_server(&[]) else { return };
+    let s = &g.server;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        g.fixtures.join("gguf/tiny-llama-eos-f32.gguf"),
+        dir.path().join("tiny.gguf"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("Modelfile"),
+        "FROM ./tiny.gguf\nSYSTEM \"\"\"You answer briefly.\"\"\"\nPARAMETER temperature 0\nPARAMETER num_predict 16\nMESSAGE user Hello\nMESSAGE assistant Hi!\n",
+    )
+    .unwrap();
+    let host = s.url.trim_start_matches("http://").to_owned();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ollmlx"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("OLLAMA_HOST", &host)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (_, err) = cli(&["create", "brief", "-f", "Modelfile"]);
+    assert!(err.contains("success"), "{err}");
+    let (mf, _) = cli(&["show", "brief", "--modelfile"]);
+    assert!(
+        mf.contains("SYSTEM \"\"\"You answer briefly.\"\"\""),
+        "{mf}"
+    );
+    assert!(mf.contains("MESSAGE assistant"), "{mf}");
+    assert!(mf.contains("PARAMETER num_predict 16"), "{mf}");
+    let (answer, _) = cli(&["run", "brief", "What is 2+2?"]);
+    assert!(!answer.trim().is_empty());
+    let (out, _) = cli(&["cp", "brief", "brief-copy"]);
+    assert!(out.contains("copied 'brief' to 'brief-copy'"), "{out}");
+    let (out, _) = cli(&["rm", "brief", "brief-copy"]);
+    assert!(
+        out.contains("deleted 'brief'") && out.contains("deleted 'brief-copy'"),
+        "{out}"
+    );
+    let tags = s.get("/api/tags");
+    assert!(!tags["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["name"].as_str().unwrap().starts_with("brief")));
+}

@@ -126,8 +126,17 @@ fn modelfile(
         );
         s.push_str(&format!("PARAMETER {k} {v}\n"));
     }
+    if let Some(system) = &m.config.system {
+        s.push_str(&format!("SYSTEM \"\"\"{system}\"\"\"\n"));
+    }
     if !license.is_empty() {
         s.push_str(&format!("LICENSE \"\"\"{license}\"\"\"\n"));
+    }
+    for msg in &m.config.messages {
+        s.push_str(&format!(
+            "MESSAGE {} \"\"\"{}\"\"\"\n",
+            msg.role, msg.content
+        ));
     }
     s
 }
