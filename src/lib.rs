@@ -10,3 +10,4 @@ pub mod runner;
 pub mod scheduler;
 pub mod server;
 pub mod store;
+pub mod template;

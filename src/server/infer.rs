@@ -75,7 +75,16 @@ pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError>
         NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
     let input = match job.input {
-        PromptInput::Messages(m) => PromptInput::Messages(with_model_messages(&job_config, m)),
+        PromptInput::Messages(m) => {
+            let m = with_model_messages(&job_config, m);
+            match &job_config.template {
+                // An Ollama TEMPLATE layer: rendered here, in Go-template semantics.
+                Some(t) => PromptInput::Raw(
+                    render_go(lease.runner.as_ref(), t, m, num_ctx, job.truncate).await?,
+                ),
+                None => PromptInput::Messages(m),
+            }
+        }
         raw => raw,
     };
     let req = CompletionRequest {
@@ -119,6 +128,43 @@ pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError>
         std::future::ready(out)
     });
     Ok(until_shutdown(pieces.boxed(), shutdown))
+}
+
+/// Renders messages with an Ollama Go template. With `truncate`, drops the oldest messages
+/// (never system messages, never the last one) until the prompt fits in `num_ctx`, counting
+/// tokens with the runner's tokenizer, as Ollama's `chatPrompt` does.
+async fn render_go(
+    runner: &dyn crate::runner::Runner,
+    template: &str,
+    mut messages: Vec<Message>,
+    num_ctx: u64,
+    truncate: bool,
+) -> Result<String, ServerError> {
+    use crate::template::prompt;
+    let tmpl = prompt::parse(template)
+        .map_err(|e| ServerError::Internal(format!("the model's template is invalid: {e}")))?;
+    let think = prompt::Think::default();
+    loop {
+        let text = prompt::render_chat(&tmpl, &messages, &[], &think).map_err(|e| {
+            ServerError::Internal(format!("rendering the model's template failed: {e}"))
+        })?;
+        if !truncate {
+            return Ok(text);
+        }
+        let n = runner.tokenize(&text).await?.len() as u64;
+        let last = messages.len().saturating_sub(1);
+        match messages.iter().position(|m| m.role != "system") {
+            Some(i) if n >= num_ctx && i < last => {
+                tracing::warn!(
+                    tokens = n,
+                    num_ctx,
+                    "prompt too long; dropping the oldest message"
+                );
+                messages.remove(i);
+            }
+            _ => return Ok(text),
+        }
+    }
 }
 
 /// Puts the model's own SYSTEM and MESSAGE layers around a request's messages, as Ollama does:

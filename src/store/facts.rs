@@ -128,9 +128,9 @@ pub fn read_gguf(path: &Path, verbose: bool, has_projector: bool) -> ModelFacts 
     }
 }
 
-/// Capabilities with an Ollama Go template in charge of the prompt: `tools` when it uses
-/// `.Tools`, `insert` when it uses `.Suffix`, `thinking` when it uses `.Think`; `embedding` and
-/// `vision` come from the weights and stay.
+/// Capabilities with an Ollama Go template in charge of the prompt, as Ollama derives them
+/// (`tools` from `.Tools`, `insert` from `.Suffix`, `thinking` from inferable thinking tags);
+/// `embedding` and `vision` come from the weights and stay.
 pub fn go_template_capabilities(template: &str, from_weights: &[String]) -> Vec<String> {
     if from_weights.iter().any(|c| c == "embedding") {
         return from_weights.to_vec();

@@ -563,3 +563,46 @@ fn cli_create_from_a_modelfile_then_run_show_cp_rm() {
         .iter()
         .any(|m| m["name"].as_str().unwrap().starts_with("brief")));
 }
+
+#[test]
+fn an_ollama_template_layer_renders_like_the_ggufs_own_jinja_template() {
+    let Some(g) = gguf_server(&[]) else { return };
+    let s = &g.server;
+    // Ollama's chatml template, the Go twin of the fixture's Jinja ChatML.
+    let chatml = "{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}<|im_start|>assistant\n";
+    ollama_model(
+        &g.store,
+        "tiny-gotmpl",
+        &g.fixtures.join("gguf/tiny-llama-f32.gguf"),
+        &[("template", chatml), ("system", "Be brief.")],
+    );
+    let run = |model: &str, system: Option<&str>| {
+        let mut body = json!({"model": model, "prompt": "Why is the sea salty?", "stream": false, "options": {"num_predict": 6, "temperature": 0}});
+        if let Some(sys) = system {
+            body["system"] = json!(sys);
+        }
+        let (st, v) = json_post(s, "/api/generate", body);
+        assert_eq!(st, 200, "{v}");
+        v["context"].as_array().unwrap().clone()
+    };
+    // The Go path uses the model's SYSTEM; give the Jinja path the same system prompt.
+    assert_eq!(
+        run("tiny-gotmpl", None),
+        run("tiny-gguf", Some("Be brief."))
+    );
+    let (_, show) = json_post(s, "/api/show", json!({"model": "tiny-gotmpl"}));
+    assert_eq!(show["template"], chatml);
+    assert_eq!(show["system"], "Be brief.");
+    // A chat whose history does not fit drops the oldest turns, keeping the system prompt.
+    let history: Vec<Value> = (0..60)
+        .flat_map(|i| [json!({"role": "user", "content": format!("question {i} about the sea and the salt in it")}), json!({"role": "assistant", "content": "I do not know."})])
+        .chain([json!({"role": "user", "content": "last"})])
+        .collect();
+    let (st, v) = json_post(
+        s,
+        "/api/chat",
+        json!({"model": "tiny-gotmpl", "messages": history, "stream": false, "options": {"num_ctx": 256, "num_predict": 2}}),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert!(v["prompt_eval_count"].as_u64().unwrap() < 256);
+}
