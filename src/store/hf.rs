@@ -44,43 +44,54 @@ pub fn scan(cache: &Path) -> Vec<HfEntry> {
     let Ok(rd) = fs::read_dir(cache) else {
         return Vec::new();
     };
+    rd.flatten().flat_map(|e| scan_repo(&e.path())).collect()
+}
+
+/// The cache directory of a repo id (`org/name` -> `models--org--name`), exactly as spelled.
+pub fn repo_dir(cache: &Path, repo_id: &str) -> PathBuf {
+    cache.join(format!("models--{}", repo_id.replacen('/', "--", 1)))
+}
+
+/// The (ref, snapshot) entries of one `models--<org>--<name>` directory.
+pub fn scan_repo(repo_dir: &Path) -> Vec<HfEntry> {
     let mut out = Vec::new();
-    for entry in rd.flatten() {
-        let dir_name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = dir_name.strip_prefix("models--") else {
-            continue;
-        };
-        let repo_id = rest.replacen("--", "/", 1);
-        let repo_dir = entry.path();
-        let Ok(refs) = fs::read_dir(repo_dir.join("refs")) else {
-            continue;
-        };
-        for r in refs.flatten() {
-            if !r.path().is_file() {
-                continue; // refs/pr/<n> directories hold pull-request refs: not models
-            }
-            let ref_name = r.file_name().to_string_lossy().into_owned();
-            let Ok(rev) = fs::read_to_string(r.path()) else {
-                continue;
-            };
-            let revision = rev.trim().to_owned();
-            if !is_revision(&revision) {
-                continue;
-            }
-            let snapshot = repo_dir.join("snapshots").join(&revision);
-            if !snapshot.is_dir() {
-                continue;
-            }
-            let modified = newest_mtime(&snapshot).unwrap_or(SystemTime::UNIX_EPOCH);
-            out.push(HfEntry {
-                repo_id: repo_id.clone(),
-                repo_dir: repo_dir.clone(),
-                ref_name,
-                revision,
-                snapshot,
-                modified,
-            });
+    let dir_name = repo_dir
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let Some(rest) = dir_name.strip_prefix("models--") else {
+        return out;
+    };
+    let repo_id = rest.replacen("--", "/", 1);
+    let Ok(refs) = fs::read_dir(repo_dir.join("refs")) else {
+        return out;
+    };
+    for r in refs.flatten() {
+        if !r.path().is_file() {
+            continue; // refs/pr/<n> directories hold pull-request refs: not models
         }
+        let ref_name = r.file_name().to_string_lossy().into_owned();
+        let Ok(rev) = fs::read_to_string(r.path()) else {
+            continue;
+        };
+        let revision = rev.trim().to_owned();
+        if !is_revision(&revision) {
+            continue;
+        }
+        let snapshot = repo_dir.join("snapshots").join(&revision);
+        if !snapshot.is_dir() {
+            continue;
+        }
+        let modified = newest_mtime(&snapshot).unwrap_or(SystemTime::UNIX_EPOCH);
+        out.push(HfEntry {
+            repo_id: repo_id.clone(),
+            repo_dir: repo_dir.to_path_buf(),
+            ref_name,
+            revision,
+            snapshot,
+            modified,
+        });
     }
     out
 }

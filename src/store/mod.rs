@@ -224,7 +224,17 @@ impl Store {
         if !name.is_hf_addressable() {
             return Err(StoreError::NotFound(raw.to_owned()));
         }
-        let entry = hf::scan(&self.hf_cache)
+        // The exact spelling is one directory away; other casings need a scan of the cache.
+        let exact = hf::repo_dir(
+            &self.hf_cache,
+            &format!("{}/{}", name.namespace, name.model),
+        );
+        let candidates = if exact.is_dir() {
+            hf::scan_repo(&exact)
+        } else {
+            hf::scan(&self.hf_cache)
+        };
+        let entry = candidates
             .into_iter()
             .find(|e| e.name().is_some_and(|n| hf_matches(&n, &name)))
             .ok_or_else(|| StoreError::NotFound(raw.to_owned()))?;
