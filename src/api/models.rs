@@ -70,9 +70,20 @@ pub struct ShowResponse {
     pub details: ModelDetails,
     /// Always present (`{}` at minimum): ollama-python has no default for it.
     pub model_info: Map<String, Value>,
+    /// GGUF tensors (`[{name, type, shape}]`); left out for MLX models.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tensors: Vec<TensorEntry>,
     #[serde(default)]
     pub capabilities: Vec<String>,
     pub modified_at: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TensorEntry {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub shape: Vec<u64>,
 }
 
 /// One entry of `GET /api/ps`.

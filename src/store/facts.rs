@@ -25,6 +25,8 @@ pub struct ModelFacts {
     pub license: Option<String>,
     /// Sampling defaults from `generation_config.json`, applied under request options.
     pub parameters: Options,
+    /// GGUF tensors (name, type, shape), as `/api/show` lists them.
+    pub tensors: Vec<crate::api::models::TensorEntry>,
 }
 
 impl ModelFacts {
@@ -90,6 +92,7 @@ pub fn read(layout: &MlxLayout, display_name: &str) -> ModelFacts {
         parameter_count,
         model_info: info,
         template,
+        tensors: Vec::new(),
     }
 }
 
@@ -125,6 +128,15 @@ pub fn read_gguf(path: &Path, verbose: bool, has_projector: bool) -> ModelFacts 
         capabilities: caps,
         license: None,
         parameters: Options::default(),
+        tensors: g
+            .tensors
+            .iter()
+            .map(|t| crate::api::models::TensorEntry {
+                name: t.name.clone(),
+                kind: super::gguf::ggml_type_name(t.ggml_type),
+                shape: t.dims.clone(),
+            })
+            .collect(),
     }
 }
 

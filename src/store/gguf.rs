@@ -325,6 +325,23 @@ fn tensor_bytes(t: &TensorInfo) -> Option<u64> {
     n.div_ceil(per).checked_mul(bytes)
 }
 
+/// ggml's tensor type names (`/api/show` `tensors[].type`).
+pub fn ggml_type_name(t: u32) -> String {
+    const NAMES: [&str; 31] = [
+        "F32", "F16", "Q4_0", "Q4_1", "Q4_2", "Q4_3", "Q5_0", "Q5_1", "Q8_0", "Q8_1", "Q2_K",
+        "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K", "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S", "IQ4_NL",
+        "IQ3_S", "IQ2_S", "IQ4_XS", "I8", "I16", "I32", "I64", "F64", "IQ1_M", "BF16",
+    ];
+    match t {
+        34 => "TQ1_0".into(),
+        35 => "TQ2_0".into(),
+        39 => "MXFP4".into(),
+        t => NAMES
+            .get(t as usize)
+            .map_or_else(|| format!("type {t}"), |n| (*n).to_owned()),
+    }
+}
+
 /// llama.cpp's `llama_ftype` names, as Ollama shows them.
 pub fn file_type_name(ft: u64) -> String {
     let name = match ft {

@@ -78,6 +78,7 @@ pub async fn show(
         details: facts.details(model.format.name()),
         model_info,
         capabilities: facts.capabilities,
+        tensors: facts.tensors,
         modified_at: time::local(model.modified),
     }))
 }
