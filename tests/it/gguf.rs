@@ -479,15 +479,7 @@ fn a_killed_llama_server_fails_its_stream_and_is_replaced() {
     unsafe {
         libc::kill(runners[0] as i32, libc::SIGKILL);
     }
-    let mut last = String::new();
-    loop {
-        let mut line = String::new();
-        if std::io::BufRead::read_line(&mut reader, &mut line).unwrap_or(0) == 0 {
-            break;
-        }
-        last = line;
-    }
-    let last: Value = serde_json::from_str(&last).unwrap();
+    let last = last_line(&mut reader);
     assert!(
         last["error"]
             .as_str()

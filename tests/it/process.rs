@@ -46,17 +46,7 @@ fn a_runner_killed_mid_stream_fails_the_stream_and_is_replaced() {
     unsafe {
         libc::kill(runners[0] as i32, libc::SIGKILL);
     }
-    let mut rest = String::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let mut line = String::new();
-        if stream.read_line(&mut line).unwrap_or(0) == 0 {
-            break;
-        }
-        rest = line;
-        assert!(Instant::now() < deadline);
-    }
-    let last: Value = serde_json::from_str(&rest).unwrap();
+    let last = last_line(&mut stream);
     assert!(
         last["error"]
             .as_str()
@@ -126,15 +116,7 @@ fn sigterm_ends_streams_with_a_final_line_and_stops_every_runner() {
     unsafe {
         libc::kill(s.pid() as i32, libc::SIGTERM);
     }
-    let mut last = String::new();
-    loop {
-        let mut line = String::new();
-        if stream.read_line(&mut line).unwrap_or(0) == 0 {
-            break;
-        }
-        last = line;
-    }
-    let last: Value = serde_json::from_str(&last).unwrap();
+    let last = last_line(&mut stream);
     assert!(
         last.get("error").is_some() || last["done"] == true,
         "final line: {last}"

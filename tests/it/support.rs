@@ -272,6 +272,19 @@ impl Drop for TestServer {
     }
 }
 
+/// Reads a streamed reply to its end and parses its last line.
+pub fn last_line(reader: &mut impl BufRead) -> serde_json::Value {
+    let mut last = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        last = line;
+    }
+    serde_json::from_str(&last).unwrap_or_else(|e| panic!("last line {last:?}: {e}"))
+}
+
 /// Parses NDJSON lines.
 pub fn ndjson(body: &str) -> Vec<serde_json::Value> {
     body.lines()
