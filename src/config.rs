@@ -66,6 +66,15 @@ pub struct ServeArgs {
     pub llama_threads: Option<u64>,
     #[arg(long, env = env::PATH, hide = true)]
     pub path: Option<std::ffi::OsString>,
+    /// The Hugging Face hub to pull from.
+    #[arg(long, env = env::HF_ENDPOINT, default_value = "https://huggingface.co")]
+    pub hf_endpoint: String,
+    /// A Hugging Face token for gated and private repos (else the token file).
+    #[arg(long, env = env::HF_TOKEN, hide_env_values = true)]
+    pub hf_token: Option<String>,
+    /// The Hugging Face token file (default `$HF_HOME/token`).
+    #[arg(long, env = env::HF_TOKEN_PATH)]
+    pub hf_token_path: Option<PathBuf>,
 }
 
 /// Everything the server needs to know, resolved and validated.
@@ -91,6 +100,24 @@ pub struct Config {
     pub llama_threads: Option<u64>,
     /// `PATH` as it was at start-up, for finding `llama-server`.
     pub search_path: Option<std::ffi::OsString>,
+    pub hf_endpoint: String,
+    pub hf_token: Secret,
+    /// Read at each pull, so `ollmlx login` takes effect without a restart.
+    pub hf_token_path: PathBuf,
+}
+
+/// A secret that never shows in logs or `Debug` output.
+#[derive(Clone, Default)]
+pub struct Secret(pub Option<String>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Secret(***)"
+        } else {
+            "Secret(None)"
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,12 +143,18 @@ impl Config {
                 var: env::OLLAMA_LOAD_TIMEOUT,
                 msg,
             })?;
+        let hf_home = a
+            .hf_home
+            .clone()
+            .or_else(|| a.xdg_cache_home.as_ref().map(|x| x.join("huggingface")))
+            .or_else(|| home.as_ref().map(|h| h.join(".cache").join("huggingface")));
         let hf_cache = match (&a.hf_hub_cache, &a.hf_home, &a.xdg_cache_home) {
             (Some(c), _, _) => c.clone(),
             (None, Some(h), _) => h.join("hub"),
             (None, None, Some(x)) => x.join("huggingface").join("hub"),
             (None, None, None) => home_dir()?.join(".cache").join("huggingface").join("hub"),
         };
+        let token_beside_cache = hf_cache.parent().unwrap_or(&hf_cache).join("token");
         Ok(Config {
             listen: HostSpec::parse(&a.host)
                 .bind_addr()
@@ -164,6 +197,13 @@ impl Config {
             llama_server: a.llama_server.clone().filter(|p| !p.as_os_str().is_empty()),
             llama_threads: a.llama_threads.filter(|t| *t > 0),
             search_path: a.path.clone(),
+            hf_endpoint: a.hf_endpoint.trim_end_matches('/').to_owned(),
+            hf_token: Secret(a.hf_token.clone().filter(|t| !t.trim().is_empty())),
+            hf_token_path: a
+                .hf_token_path
+                .clone()
+                .or_else(|| hf_home.map(|h| h.join("token")))
+                .unwrap_or_else(|| token_beside_cache.clone()),
         })
     }
 }
@@ -316,9 +356,18 @@ mod tests {
             mlx_backend: "auto".into(),
             num_parallel: 1,
             max_queue: 512,
+            hf_endpoint: "https://huggingface.co".into(),
             ..Default::default()
         };
         let c = Config::resolve(&args, Some("/home/u".into())).unwrap();
+        assert_eq!(
+            c.hf_token_path,
+            PathBuf::from("/home/u/.cache/huggingface/token")
+        );
+        assert_eq!(
+            format!("{:?}", Secret(Some("hf_abc".into()))),
+            "Secret(***)"
+        );
         assert_eq!(c.listen.to_string(), "127.0.0.1:11434");
         assert_eq!(c.models_dir, PathBuf::from("/home/u/.ollama/models"));
         assert_eq!(c.hf_cache, PathBuf::from("/home/u/.cache/huggingface/hub"));

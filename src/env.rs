@@ -43,3 +43,9 @@ pub const OLLMLX_LLAMA_SERVER: &str = "OLLMLX_LLAMA_SERVER";
 pub const OLLMLX_LLAMA_THREADS: &str = "OLLMLX_LLAMA_THREADS";
 /// Where `llama-server` is looked for last.
 pub const PATH: &str = "PATH";
+/// The Hugging Face hub's address (default `https://huggingface.co`); tests point it at their own.
+pub const HF_ENDPOINT: &str = "HF_ENDPOINT";
+/// A Hugging Face token (wins over the token file).
+pub const HF_TOKEN: &str = "HF_TOKEN";
+/// Where the Hugging Face token file is (default `$HF_HOME/token`).
+pub const HF_TOKEN_PATH: &str = "HF_TOKEN_PATH";

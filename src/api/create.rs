@@ -67,3 +67,17 @@ pub struct CopyRequest {
     #[serde(default)]
     pub destination: String,
 }
+
+/// `POST /api/pull`. `name` is the deprecated spelling of `model`; `insecure` allows plain http
+/// to a registry named in the model name.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PullRequest {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub model: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+}

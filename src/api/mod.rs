@@ -12,7 +12,7 @@ pub mod options;
 pub mod time;
 
 pub use chat::{ChatRequest, ChatResponse, Message};
-pub use create::{CopyRequest, CreateRequest, ProgressResponse};
+pub use create::{CopyRequest, CreateRequest, ProgressResponse, PullRequest};
 pub use embed::{EmbedRequest, EmbedResponse, EmbeddingRequest, EmbeddingResponse};
 pub use error::ErrorBody;
 pub use generate::{GenerateRequest, GenerateResponse, Metrics};

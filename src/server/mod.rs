@@ -25,7 +25,7 @@ use anyhow::Context;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::Router;
-use routes::{blobs, chat, embed, generate, models, ps, version};
+use routes::{blobs, chat, embed, generate, models, ps, pull, version};
 use state::AppState;
 use std::path::Path;
 use std::sync::Arc;
@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/delete", delete(models::delete))
         .route("/api/create", post(models::create))
         .route("/api/copy", post(models::copy))
+        .route("/api/pull", post(pull::pull))
         .route(
             "/api/blobs/{digest}",
             axum::routing::head(blobs::head).post(blobs::upload),
@@ -107,11 +108,20 @@ pub fn state_with(
         },
         factory,
     );
+    let store = Arc::new(Store::new(
+        config.hf_cache.clone(),
+        config.models_dir.clone(),
+    ));
+    let puller = crate::pull::Puller::new(
+        config.hf_endpoint.clone(),
+        config.hf_token.0.clone(),
+        Some(config.hf_token_path.clone()),
+        config.hf_cache.clone(),
+        store.ollama.clone(),
+    );
     AppState {
-        store: Arc::new(Store::new(
-            config.hf_cache.clone(),
-            config.models_dir.clone(),
-        )),
+        puller,
+        store,
         config,
         scheduler,
         shutdown,

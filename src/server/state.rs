@@ -13,6 +13,7 @@ pub struct AppState {
     pub scheduler: SchedulerHandle,
     /// Cancelled when the server starts shutting down: streams end with a final line.
     pub shutdown: CancellationToken,
+    pub puller: crate::pull::Puller,
     /// Serialises writes to the model stores (create, copy, delete).
     pub store_lock: Arc<tokio::sync::Mutex<()>>,
 }

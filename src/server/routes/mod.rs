@@ -8,4 +8,5 @@ pub mod embed;
 pub mod generate;
 pub mod models;
 pub mod ps;
+pub mod pull;
 pub mod version;

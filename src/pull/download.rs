@@ -1,0 +1,135 @@
+//! One file, downloaded resumably and verified: bytes go to a partial file next to the
+//! destination; a later attempt continues it with an HTTP `Range` request; the finished file is
+//! checked against its published size and SHA-256 and only then renamed into place. A corrupt
+//! download is deleted, never kept.
+
+use super::PullError;
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub struct Fetch<'a> {
+    pub client: &'a reqwest::Client,
+    pub url: String,
+    /// A bearer token, sent to the first host only (reqwest drops it on a cross-host redirect).
+    pub token: Option<&'a str>,
+    pub dest: PathBuf,
+    pub partial: PathBuf,
+    /// The SHA-256 (hex) the source publishes, when it does.
+    pub sha256: Option<String>,
+    pub size: Option<u64>,
+    /// A name for messages.
+    pub label: String,
+}
+
+impl Fetch<'_> {
+    /// Downloads (or finishes downloading) the file, reporting bytes done through `progress`.
+    /// `progress` returning false stops the download (the client went away): the partial file
+    /// stays for the next attempt.
+    pub async fn run(&self, mut progress: impl FnMut(u64) -> bool) -> Result<u64, PullError> {
+        if let Ok(m) = tokio::fs::metadata(&self.dest).await {
+            progress(m.len());
+            return Ok(0);
+        }
+        let mut hasher = Sha256::new();
+        let mut have = match tokio::fs::metadata(&self.partial).await {
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        };
+        if have > 0 && self.size.is_some_and(|s| have > s) {
+            let _ = tokio::fs::remove_file(&self.partial).await;
+            have = 0;
+        }
+        let mut req = self.client.get(&self.url);
+        if let Some(t) = self.token {
+            req = req.bearer_auth(t);
+        }
+        if have > 0 {
+            req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| PullError::Network(format!("{}: {e}", self.label)))?;
+        let status = resp.status();
+        if !(status.is_success()) {
+            return Err(PullError::Status {
+                status: status.as_u16(),
+                what: self.label.clone(),
+            });
+        }
+        let resumed = status == reqwest::StatusCode::PARTIAL_CONTENT && have > 0;
+        let mut file = if resumed {
+            hash_prefix(&self.partial, &mut hasher).await?;
+            tokio::fs::OpenOptions::new()
+                .append(true)
+                .open(&self.partial)
+                .await
+                .map_err(io)?
+        } else {
+            have = 0;
+            if let Some(parent) = self.partial.parent() {
+                tokio::fs::create_dir_all(parent).await.map_err(io)?;
+            }
+            tokio::fs::File::create(&self.partial).await.map_err(io)?
+        };
+        let mut done = have;
+        let mut fetched = 0u64;
+        let mut body = resp.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| PullError::Network(format!("{}: {e}", self.label)))?;
+            hasher.update(&chunk);
+            file.write_all(&chunk).await.map_err(io)?;
+            done += chunk.len() as u64;
+            fetched += chunk.len() as u64;
+            if !progress(done) {
+                file.flush().await.map_err(io)?;
+                return Err(PullError::Cancelled);
+            }
+        }
+        file.sync_all().await.map_err(io)?;
+        drop(file);
+        if let Some(size) = self.size.filter(|s| *s != done) {
+            if done > size {
+                let _ = tokio::fs::remove_file(&self.partial).await;
+            }
+            return Err(PullError::Network(format!(
+                "{}: got {done} of {size} bytes",
+                self.label
+            )));
+        }
+        let got = hex::encode(hasher.finalize());
+        if let Some(want) = &self.sha256 {
+            if !got.eq_ignore_ascii_case(want) {
+                let _ = tokio::fs::remove_file(&self.partial).await;
+                return Err(PullError::Corrupt {
+                    what: self.label.clone(),
+                    want: want.clone(),
+                    got,
+                });
+            }
+        }
+        tokio::fs::rename(&self.partial, &self.dest)
+            .await
+            .map_err(io)?;
+        Ok(fetched)
+    }
+}
+
+/// Feeds the bytes already on disk into the hash, so a resumed file is verified whole.
+async fn hash_prefix(path: &Path, hasher: &mut Sha256) -> Result<(), PullError> {
+    let mut f = tokio::fs::File::open(path).await.map_err(io)?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).await.map_err(io)?;
+        if n == 0 {
+            return Ok(());
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+fn io(e: std::io::Error) -> PullError {
+    PullError::Io(e.to_string())
+}

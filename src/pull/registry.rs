@@ -1,0 +1,102 @@
+//! Pulling a GGUF model from an Ollama registry (Docker v2-style manifests and blobs) into
+//! Ollama's store: every blob is downloaded (resumably) and verified against its digest, and the
+//! manifest is written last.
+
+use super::download::Fetch;
+use super::{blob_progress, Progress, PullError, Puller};
+use crate::api::ProgressResponse;
+use crate::store::manifest::{Manifest, MANIFEST_MEDIA_TYPE};
+use crate::store::name::ModelName;
+use crate::store::ollama::BlobDigest;
+
+pub async fn pull(
+    p: &Puller,
+    name: &ModelName,
+    insecure: bool,
+    progress: Progress<'_>,
+) -> Result<(), PullError> {
+    if !progress(ProgressResponse::status("pulling manifest")) {
+        return Err(PullError::Cancelled);
+    }
+    let scheme = if insecure { "http" } else { "https" };
+    let base = format!(
+        "{scheme}://{}/v2/{}/{}",
+        name.host, name.namespace, name.model
+    );
+    let resp = p
+        .http
+        .get(format!("{base}/manifests/{}", name.tag))
+        .header(reqwest::header::ACCEPT, MANIFEST_MEDIA_TYPE)
+        .send()
+        .await
+        .map_err(|e| PullError::Network(format!("pull model manifest: {e}")))?;
+    match resp.status().as_u16() {
+        200 => {}
+        404 => {
+            return Err(PullError::NotFound(
+                "pull model manifest: file does not exist".into(),
+            ))
+        }
+        401 | 403 => {
+            return Err(PullError::Auth(format!(
+                "pull model manifest: the registry refused access to {name} ({})",
+                resp.status()
+            )))
+        }
+        s => {
+            return Err(PullError::Status {
+                status: s,
+                what: "pull model manifest".into(),
+            })
+        }
+    }
+    let manifest: Manifest = resp.json().await.map_err(|e| {
+        PullError::Network(format!("pull model manifest: not a valid manifest: {e}"))
+    })?;
+    let blobs: Vec<(BlobDigest, u64)> = std::iter::once(&manifest.config)
+        .chain(&manifest.layers)
+        .map(|l| {
+            BlobDigest::parse(&l.digest)
+                .map(|d| (d, l.size))
+                .map_err(|_| {
+                    PullError::Io(format!("invalid digest {:?} in the manifest", l.digest))
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    for (digest, size) in &blobs {
+        let hex = digest.as_str().trim_start_matches("sha256:").to_owned();
+        let dest = p.ollama.blob_path(digest);
+        let fetch = Fetch {
+            client: &p.http,
+            url: format!("{base}/blobs/{}", digest.as_str()),
+            token: None,
+            partial: dest.with_file_name(format!("{}-partial", digest.file_name())),
+            dest,
+            sha256: Some(hex.clone()),
+            size: Some(*size),
+            label: digest.as_str().to_owned(),
+        };
+        let mut last_pct = u64::MAX;
+        fetch
+            .run(|done| {
+                let pct = (done * 100).checked_div(*size).unwrap_or(100);
+                if pct == last_pct {
+                    return true;
+                }
+                last_pct = pct;
+                progress(blob_progress(&hex, *size, done))
+            })
+            .await?;
+    }
+    if !progress(ProgressResponse::status("verifying sha256 digest")) {
+        return Err(PullError::Cancelled);
+    }
+    if !progress(ProgressResponse::status("writing manifest")) {
+        return Err(PullError::Cancelled);
+    }
+    p.ollama
+        .write_manifest(name, &manifest)
+        .map_err(|e| PullError::Io(e.to_string()))?;
+    progress(ProgressResponse::status("success"));
+    Ok(())
+}
