@@ -14,7 +14,7 @@
 use crate::api::{
     ChatRequest, ChatResponse, CopyRequest, CreateRequest, DeleteRequest, ErrorBody,
     GenerateRequest, GenerateResponse, ListResponse, ProcessResponse, ProgressResponse,
-    ShowRequest, ShowResponse, VersionResponse,
+    PullRequest, ShowRequest, ShowResponse, VersionResponse,
 };
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use reqwest::{RequestBuilder, Response, StatusCode};
@@ -114,7 +114,7 @@ impl StreamItem for ChatResponse {
     }
 }
 
-/// Progress streams (create) end with `{"status": "success"}`.
+/// Progress streams (create, pull) end with `{"status": "success"}`.
 impl StreamItem for ProgressResponse {
     fn is_done(&self) -> bool {
         self.status == "success"
@@ -273,6 +273,24 @@ impl Client {
         req: &CreateRequest,
     ) -> impl Stream<Item = Result<ProgressResponse>> + Send + 'static {
         self.ndjson("/api/create", req)
+    }
+
+    /// `POST /api/pull`, streamed: every progress line up to and including
+    /// `{"status": "success"}`, or ending with one error (an `error` line, or
+    /// [`ClientError::NoSuccess`] when the stream stops short). Dropping the stream closes the
+    /// connection, which cancels the pull on the daemon (what it downloaded is kept for a resume).
+    pub fn pull(
+        &self,
+        model: &str,
+        insecure: bool,
+    ) -> impl Stream<Item = Result<ProgressResponse>> + Send + 'static {
+        let req = PullRequest {
+            model: model.to_owned(),
+            insecure,
+            stream: Some(true),
+            ..Default::default()
+        };
+        self.ndjson("/api/pull", &req)
     }
 
     /// `POST /api/copy`.

@@ -12,9 +12,11 @@ pub mod create;
 pub mod format;
 pub mod interactive;
 pub mod list;
+pub mod login;
 pub mod modelfile;
 pub mod printer;
 pub mod ps;
+pub mod pull;
 pub mod rm;
 pub mod run;
 pub mod serve;
@@ -62,6 +64,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Stop a running model.
     Stop(stop::StopArgs),
+    /// Pull a model from a registry.
+    Pull(pull::PullArgs),
     /// List models.
     #[command(alias = "ls")]
     List(list::ListArgs),
@@ -71,6 +75,8 @@ pub enum Command {
     Cp(cp::CpArgs),
     /// Remove a model.
     Rm(rm::RmArgs),
+    /// Store a Hugging Face token for gated and private repos.
+    Login(login::LoginArgs),
 }
 
 /// Runs a parsed command line.
@@ -78,6 +84,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let command = match cli.command {
         // The server builds its own multi-threaded runtime.
         Some(Command::Serve(args)) => return serve::run(args),
+        // Login writes a local file; it needs no daemon.
+        Some(Command::Login(args)) => return login::run(args),
         Some(command) => command,
         None if cli.version => {
             return runtime()?.block_on(version(&Client::from_host(&cli.server), &Printer::stdio()))
@@ -108,10 +116,12 @@ pub async fn dispatch(command: Command, client: &Client, p: &Printer) -> anyhow:
         Command::Show(args) => show::run(args, client, p).await,
         Command::Run(args) => run::run(args, client, p).await,
         Command::Stop(args) => stop::run(args, client, p).await,
+        Command::Pull(args) => pull::run(args, client, p).await,
         Command::List(args) => list::run(args, client, p).await,
         Command::Ps(args) => ps::run(args, client, p).await,
         Command::Cp(args) => cp::run(args, client, p).await,
         Command::Rm(args) => rm::run(args, client, p).await,
+        Command::Login(args) => login::run(args),
     }
 }
 

@@ -134,7 +134,10 @@ pub async fn pull(
                 f.path
             )));
         }
-        let display = f.sha256.clone().unwrap_or_else(|| blob.clone());
+        let display = f
+            .sha256
+            .as_ref()
+            .map_or_else(|| blob.clone(), |h| format!("sha256:{h}"));
         let fetch = Fetch {
             client: &p.http,
             url: format!("{}/{repo_id}/resolve/{commit}/{}", p.hf_endpoint, f.path),

@@ -146,11 +146,13 @@ impl Puller {
     }
 }
 
-/// `pulling <first 12 hex>` with the digest and byte counts, as Ollama reports a blob.
-pub fn blob_progress(sha256_hex: &str, total: u64, completed: u64) -> ProgressResponse {
+/// `pulling <first 12 hex>` with the digest and byte counts, as Ollama reports a blob. `digest`
+/// is `sha256:<hex>`, or a bare git id for a small Hugging Face file.
+pub fn blob_progress(digest: &str, total: u64, completed: u64) -> ProgressResponse {
+    let hex = digest.trim_start_matches("sha256:");
     ProgressResponse {
-        status: format!("pulling {}", &sha256_hex[..sha256_hex.len().min(12)]),
-        digest: format!("sha256:{sha256_hex}"),
+        status: format!("pulling {}", &hex[..hex.len().min(12)]),
+        digest: digest.to_owned(),
         total,
         completed,
     }

@@ -84,7 +84,7 @@ pub async fn pull(
                     return true;
                 }
                 last_pct = pct;
-                progress(blob_progress(&hex, *size, done))
+                progress(blob_progress(digest.as_str(), *size, done))
             })
             .await?;
     }

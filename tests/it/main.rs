@@ -3,7 +3,9 @@
 
 mod cli;
 mod gguf;
+mod hubs;
 mod ollama_client;
 mod process;
+mod pull;
 mod serving;
 mod support;

@@ -207,6 +207,11 @@ impl TestServer {
         }
     }
 
+    /// Everything the daemon has logged so far.
+    pub fn log(&self) -> String {
+        self.log.0.lock().unwrap().clone()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
