@@ -85,6 +85,8 @@ pub struct Puller {
     pub hf_token_path: Option<PathBuf>,
     pub hf_cache: PathBuf,
     pub ollama: crate::store::ollama::OllamaStore,
+    /// Asked whether a repo's `model_type` is loadable before anything is downloaded.
+    pub runtime: Option<Arc<crate::runner::python::PythonRuntime>>,
     /// One pull per model at a time: a second pull of the same model waits, then finds the
     /// files in place (one download shared); different models pull in parallel.
     locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
@@ -113,6 +115,7 @@ impl Puller {
             hf_token_path,
             hf_cache,
             ollama,
+            runtime: None,
             locks: Arc::default(),
         }
     }

@@ -85,6 +85,41 @@ impl PythonRuntime {
         )))
     }
 
+    /// The interpreter if it is ready now (never starts an install).
+    pub fn ready_python(&self) -> Option<PathBuf> {
+        if let Some(p) = &self.explicit {
+            return p.exists().then(|| p.clone());
+        }
+        let python = self.venv.join("bin").join("python");
+        (self.venv.join(READY_MARKER).is_file() && python.exists()).then_some(python)
+    }
+
+    /// Asks the runtime's `mlx_lm` whether it has an architecture for a config's `model_type`
+    /// (after its own remapping, e.g. mistral -> llama). `None` when the runtime is not ready
+    /// or the question could not be asked.
+    pub async fn supports_model_type(&self, model_type: &str) -> Option<bool> {
+        const CHECK: &str = "import importlib.util, sys\nfrom mlx_lm.utils import MODEL_REMAPPING\nt = sys.argv[1]\nt = MODEL_REMAPPING.get(t, t)\nprint('yes' if importlib.util.find_spec('mlx_lm.models.' + t) else 'no')";
+        if !model_type
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Some(false);
+        }
+        let python = self.ready_python()?;
+        let out = Command::new(python)
+            .args(["-c", CHECK, model_type])
+            .env("HF_HUB_OFFLINE", "1")
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .ok()?;
+        match String::from_utf8_lossy(&out.stdout).trim() {
+            "yes" => Some(true),
+            "no" => Some(false),
+            _ => None,
+        }
+    }
+
     async fn install(&self) -> Result<(), String> {
         let base = find_python().await.ok_or_else(|| {
             "MLX models need Python 3.11 or newer and none was found on PATH: install one (e.g. `brew install python@3.12`) or set OLLMLX_PYTHON to a Python with mlx-lm installed".to_string()

@@ -75,7 +75,7 @@ pub fn router(state: AppState) -> Router {
 pub fn state(config: Config, shutdown: CancellationToken) -> AppState {
     let runtime = PythonRuntime::new(config.python.clone(), &config.home, &config.mlx_backend);
     let mlx = Arc::new(MlxFactory {
-        runtime,
+        runtime: runtime.clone(),
         home: config.home.clone(),
         load_timeout: config.load_timeout,
         debug: config.debug_level > 0,
@@ -89,7 +89,9 @@ pub fn state(config: Config, shutdown: CancellationToken) -> AppState {
         load_timeout: config.load_timeout,
         threads: config.llama_threads,
     });
-    state_with(config, Arc::new(DispatchFactory { mlx, gguf }), shutdown)
+    let mut state = state_with(config, Arc::new(DispatchFactory { mlx, gguf }), shutdown);
+    state.puller.runtime = Some(runtime);
+    state
 }
 
 /// Builds the state with a given runner factory (the test seam).

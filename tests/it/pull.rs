@@ -207,7 +207,14 @@ fn gated_repos_need_a_token_and_unservable_repos_write_nothing() {
             ("pytorch_model.bin", vec![0u8; 2048]),
         ],
     );
-    let hub = HfHub::start(vec![gated, bin_only]);
+    let alien = HfRepo::new(
+        "acme/alien",
+        vec![
+            ("config.json", br#"{"model_type":"alien_arch"}"#.to_vec()),
+            ("model.safetensors", vec![0u8; 2048]),
+        ],
+    );
+    let hub = HfHub::start(vec![gated, bin_only, alien]);
     let Some(p) = daemon(&hub.url, &[]) else {
         return;
     };
