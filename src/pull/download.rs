@@ -7,7 +7,6 @@ use super::PullError;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub struct Fetch<'a> {
     pub client: &'a reqwest::Client,
@@ -60,36 +59,61 @@ impl Fetch<'_> {
             });
         }
         let resumed = status == reqwest::StatusCode::PARTIAL_CONTENT && have > 0;
-        let mut file = if resumed {
-            hash_prefix(&self.partial, &mut hasher).await?;
-            tokio::fs::OpenOptions::new()
-                .append(true)
-                .open(&self.partial)
-                .await
-                .map_err(io)?
-        } else {
+        if !resumed {
             have = 0;
             if let Some(parent) = self.partial.parent() {
                 tokio::fs::create_dir_all(parent).await.map_err(io)?;
             }
-            tokio::fs::File::create(&self.partial).await.map_err(io)?
-        };
+        }
+        // Disk writes and hashing run on one blocking thread fed through a channel, so the
+        // network side never waits on either (tokio's async file I/O hops threads per write).
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
+        let partial = self.partial.clone();
+        let sink = tokio::task::spawn_blocking(move || -> std::io::Result<Sha256> {
+            use std::io::Write;
+            let file = if resumed {
+                hash_prefix(&partial, &mut hasher)?;
+                std::fs::OpenOptions::new().append(true).open(&partial)?
+            } else {
+                std::fs::File::create(&partial)?
+            };
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+            while let Some(chunk) = rx.blocking_recv() {
+                hasher.update(&chunk);
+                w.write_all(&chunk)?;
+            }
+            let file = w.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            Ok(hasher)
+        });
         let mut done = have;
         let mut fetched = 0u64;
         let mut body = resp.bytes_stream();
+        let mut outcome = Ok(());
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| PullError::Network(format!("{}: {e}", self.label)))?;
-            hasher.update(&chunk);
-            file.write_all(&chunk).await.map_err(io)?;
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    outcome = Err(PullError::Network(format!("{}: {e}", self.label)));
+                    break;
+                }
+            };
             done += chunk.len() as u64;
             fetched += chunk.len() as u64;
+            if tx.send(chunk).await.is_err() {
+                break; // the sink failed: its error is reported below
+            }
             if !progress(done) {
-                file.flush().await.map_err(io)?;
-                return Err(PullError::Cancelled);
+                outcome = Err(PullError::Cancelled);
+                break;
             }
         }
-        file.sync_all().await.map_err(io)?;
-        drop(file);
+        drop(tx);
+        let hasher = sink
+            .await
+            .map_err(|e| PullError::Io(e.to_string()))?
+            .map_err(io)?;
+        outcome?;
         if let Some(size) = self.size.filter(|s| *s != done) {
             if done > size {
                 let _ = tokio::fs::remove_file(&self.partial).await;
@@ -118,11 +142,12 @@ impl Fetch<'_> {
 }
 
 /// Feeds the bytes already on disk into the hash, so a resumed file is verified whole.
-async fn hash_prefix(path: &Path, hasher: &mut Sha256) -> Result<(), PullError> {
-    let mut f = tokio::fs::File::open(path).await.map_err(io)?;
+fn hash_prefix(path: &Path, hasher: &mut Sha256) -> std::io::Result<()> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f.read(&mut buf).await.map_err(io)?;
+        let n = f.read(&mut buf)?;
         if n == 0 {
             return Ok(());
         }
