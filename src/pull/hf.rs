@@ -69,19 +69,9 @@ pub async fn pull(
             PullError::NotFound(format!("{repo_id}@{revision}: the hub gave no commit"))
         })?
         .to_owned();
-    let tree: Value = get_json(
-        p,
-        &format!(
-            "{}/api/models/{repo_id}/tree/{commit}?recursive=true",
-            p.hf_endpoint
-        ),
-        repo_id,
-    )
-    .await?;
+    let tree = list_tree(p, repo_id, &commit).await?;
     let files: Vec<RepoFile> = tree
-        .as_array()
-        .into_iter()
-        .flatten()
+        .iter()
         .filter(|f| f["type"] == "file")
         .filter_map(|f| {
             Some(RepoFile {
@@ -209,6 +199,56 @@ fn safe_path(p: &str) -> bool {
         && !p.split('/').any(|c| c == ".." || c.is_empty() || c == ".")
 }
 
+/// The recursive file list, following the hub's `Link: <...>; rel="next"` pages.
+async fn list_tree(p: &Puller, repo_id: &str, commit: &str) -> Result<Vec<Value>, PullError> {
+    let mut url = format!(
+        "{}/api/models/{repo_id}/tree/{commit}?recursive=true",
+        p.hf_endpoint
+    );
+    let mut all = Vec::new();
+    for _ in 0..1000 {
+        let mut req = p.http.get(&url);
+        if let Some(t) = &p.hf_token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| PullError::Network(format!("{url}: {e}")))?;
+        let resp = check(resp, repo_id, p.hf_token.is_some())?;
+        let next = resp
+            .headers()
+            .get(reqwest::header::LINK)
+            .and_then(|v| v.to_str().ok())
+            .and_then(next_link);
+        let page: Value = resp
+            .json()
+            .await
+            .map_err(|e| PullError::Network(format!("{url}: {e}")))?;
+        all.extend(page.as_array().cloned().unwrap_or_default());
+        match next {
+            Some(n) => url = n,
+            None => return Ok(all),
+        }
+    }
+    Err(PullError::Network(format!(
+        "{repo_id}: the file list never ends"
+    )))
+}
+
+/// The `rel="next"` target of a `Link` header.
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        params.contains("rel=\"next\"").then(|| {
+            url.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_owned()
+        })
+    })
+}
+
 async fn get_json(p: &Puller, url: &str, repo_id: &str) -> Result<Value, PullError> {
     let mut req = p.http.get(url);
     if let Some(t) = &p.hf_token {
@@ -285,6 +325,15 @@ fn io(e: std::io::Error) -> PullError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn follows_link_headers() {
+        assert_eq!(
+            next_link(r#"<https://hub/api/models/a/b/tree/c?cursor=x>; rel="next""#).as_deref(),
+            Some("https://hub/api/models/a/b/tree/c?cursor=x")
+        );
+        assert_eq!(next_link(r#"<https://x>; rel="prev""#), None);
+    }
 
     #[test]
     fn fetches_only_what_serving_needs() {
