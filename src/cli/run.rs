@@ -3,8 +3,8 @@
 //!
 //! Flow, as `ollama run`: `/api/show` to check the model exists, then either one streamed
 //! `/api/chat` request, or a load (`/api/generate` with an empty prompt) and the REPL in
-//! [`super::interactive`]. Pulling a missing model is not wired yet: a 404 is reported as
-//! `Error: model 'x' not found`.
+//! [`super::interactive`]. A model the daemon does not have is pulled first, as `ollama run`
+//! does.
 
 use super::format::summary;
 use super::Printer;
@@ -83,10 +83,22 @@ pub async fn run(args: RunArgs, client: &Client, p: &Printer) -> anyhow::Result<
         model: args.model.clone(),
         ..Default::default()
     };
-    client
-        .show(&show)
-        .await
-        .map_err(|e| not_found(e, &args.model))?;
+    // As `ollama run`: a model the daemon does not have is pulled first.
+    match client.show(&show).await {
+        Err(e) if e.is_not_found() => {
+            let code = super::pull::pull(client, &args.model, false, p).await?;
+            if code != ExitCode::SUCCESS {
+                return Ok(code);
+            }
+            client
+                .show(&show)
+                .await
+                .map_err(|e| not_found(e, &args.model))?;
+        }
+        other => {
+            other.map_err(|e| not_found(e, &args.model))?;
+        }
+    }
 
     if interactive {
         load(client, &session)

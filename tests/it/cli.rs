@@ -26,7 +26,11 @@ fn stdout(o: &Output) -> String {
 
 #[test]
 fn list_show_run_ps_stop() {
-    let Some(s) = server(&[]) else { return };
+    // A hub that has nothing: `run` of a missing model pulls first, and the pull says not found.
+    let hub = crate::hubs::HfHub::start(vec![]);
+    let Some(s) = server(&[("HF_ENDPOINT", hub.url.as_str())]) else {
+        return;
+    };
     let list = stdout(&ollmlx(&s, &["list"]));
     let header: Vec<&str> = list.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(header, ["NAME", "ID", "SIZE", "MODIFIED"]);

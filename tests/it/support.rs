@@ -144,6 +144,9 @@ impl TestServer {
             .env("OLLMLX_LOG", "info,runner=debug")
             .env_remove("OLLAMA_KEEP_ALIVE")
             .env_remove("OLLMLX_LLAMA_SERVER")
+            // No test may reach the real hub: pulls go nowhere unless a test names its own.
+            .env("HF_ENDPOINT", "http://127.0.0.1:9")
+            .env_remove("HF_TOKEN")
             .env_remove("OLLAMA_NUM_PARALLEL")
             .env_remove("OLLAMA_MAX_LOADED_MODELS")
             .stdin(Stdio::null())
