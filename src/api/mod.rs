@@ -8,6 +8,7 @@ pub mod embed;
 pub mod error;
 pub mod generate;
 pub mod models;
+pub mod openai;
 pub mod options;
 pub mod time;
 

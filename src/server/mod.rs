@@ -25,7 +25,7 @@ use anyhow::Context;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::Router;
-use routes::{blobs, chat, embed, generate, models, ps, pull, version};
+use routes::{blobs, chat, embed, generate, models, openai, ps, pull, version};
 use state::AppState;
 use std::path::Path;
 use std::sync::Arc;
@@ -48,6 +48,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/create", post(models::create))
         .route("/api/copy", post(models::copy))
         .route("/api/pull", post(pull::pull))
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/embeddings", post(openai::embeddings))
+        .route("/v1/models", get(openai::models))
+        .route("/v1/models/{*model}", get(openai::model))
         .route(
             "/api/blobs/{digest}",
             axum::routing::head(blobs::head).post(blobs::upload),

@@ -576,3 +576,138 @@ async fn cors_like_ollama() {
         .unwrap();
     assert_eq!(r.status(), 204);
 }
+
+fn sse(body: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter(|e| !e.is_empty())
+        .map(|e| e.strip_prefix("data: ").unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn openai_chat_completions() {
+    let h = harness();
+    let body = json!({"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 2});
+    let r = call(&h.app, "POST", "/v1/chat/completions", Some(body)).await;
+    assert_eq!(r.status(), 200);
+    let v = json_of(r).await;
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(
+        v["choices"][0]["message"],
+        json!({"role": "assistant", "content": "Hello,"})
+    );
+    assert_eq!(v["choices"][0]["finish_reason"], "length");
+    assert_eq!(
+        v["usage"],
+        json!({"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5})
+    );
+    let o = h.factory.last().requests.lock().unwrap()[0].options.clone();
+    assert_eq!(
+        (o.temperature, o.top_p, o.num_predict),
+        (1.0, 1.0, 2),
+        "OpenAI's defaults; max_completion_tokens honoured"
+    );
+
+    let body = json!({"model": MODEL, "stream": true, "stream_options": {"include_usage": true},
+                      "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]});
+    let r = call(&h.app, "POST", "/v1/chat/completions", Some(body)).await;
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let events = sse(&text(r).await);
+    assert_eq!(events.last().unwrap(), "[DONE]");
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, "Hello, world");
+    let fin = &chunks[chunks.len() - 2];
+    assert_eq!(
+        (
+            fin["choices"][0]["delta"].clone(),
+            fin["choices"][0]["finish_reason"].clone()
+        ),
+        (json!({}), json!("stop"))
+    );
+    let usage = chunks.last().unwrap();
+    assert_eq!(usage["choices"], json!([]));
+    assert_eq!(usage["usage"]["completion_tokens"], 3);
+}
+
+#[tokio::test]
+async fn openai_errors_and_models() {
+    let h = harness();
+    let r = call(
+        &h.app,
+        "POST",
+        "/v1/chat/completions",
+        Some(json!({"model": "nobody/nothing", "messages": [{"role": "user", "content": "x"}]})),
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+    let v = json_of(r).await;
+    assert_eq!(v["error"]["type"], "not_found_error");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not found"));
+    let r = call(
+        &h.app,
+        "POST",
+        "/v1/chat/completions",
+        Some(json!({"model": MODEL, "messages": []})),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(json_of(r).await["error"]["type"], "invalid_request_error");
+
+    let v = json_of(call(&h.app, "GET", "/v1/models", None).await).await;
+    assert_eq!(v["object"], "list");
+    assert_eq!(v["data"][0]["id"], "ollmlx-test/tiny:latest");
+    let v = json_of(call(&h.app, "GET", "/v1/models/ollmlx-test/tiny", None).await).await;
+    assert_eq!(
+        v["id"], "ollmlx-test/tiny",
+        "names with a slash are reachable"
+    );
+    let r = call(&h.app, "GET", "/v1/models/nobody/nothing", None).await;
+    assert_eq!(r.status(), 404);
+
+    // An error after the stream began is an SSE error event, then [DONE].
+    let h = harness_with(
+        FakeFactory {
+            fail_after: Some(1),
+            ..FakeFactory::new(&["a", "b"])
+        },
+        |_| {},
+    );
+    let body =
+        json!({"model": MODEL, "stream": true, "messages": [{"role": "user", "content": "x"}]});
+    let events = sse(&text(call(&h.app, "POST", "/v1/chat/completions", Some(body)).await).await);
+    assert_eq!(events.last().unwrap(), "[DONE]");
+    let err: Value = serde_json::from_str(&events[events.len() - 2]).unwrap();
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unexpectedly stopped"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn openai_models_empty_is_a_list() {
+    let h = harness();
+    // Delete the only model: the list is [] (Ollama sends null).
+    let _ = call(
+        &h.app,
+        "DELETE",
+        "/api/delete",
+        Some(json!({"model": MODEL})),
+    )
+    .await;
+    let v = json_of(call(&h.app, "GET", "/v1/models", None).await).await;
+    assert_eq!(v["data"], json!([]));
+}

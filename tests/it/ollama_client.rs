@@ -21,3 +21,22 @@ fn official_ollama_python_client_lists_shows_generates_and_chats() {
     );
     assert!(stdout.contains("all checks passed"), "{stdout}");
 }
+
+#[test]
+fn official_openai_python_sdk_chats_streams_lists_and_embeds() {
+    let Some(s) = server(&[]) else { return };
+    let python = python().unwrap();
+    let out = Command::new(&python)
+        .arg(repo_root().join("tests/e2e/openai_client_check.py"))
+        .env("OLLAMA_HOST", &s.url)
+        .env("OLLMLX_TEST_MODEL", TINY)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "openai SDK check failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+}

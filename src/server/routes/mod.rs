@@ -7,6 +7,7 @@ pub mod common;
 pub mod embed;
 pub mod generate;
 pub mod models;
+pub mod openai;
 pub mod ps;
 pub mod pull;
 pub mod version;
