@@ -207,15 +207,7 @@ async fn list_tree(p: &Puller, repo_id: &str, commit: &str) -> Result<Vec<Value>
     );
     let mut all = Vec::new();
     for _ in 0..1000 {
-        let mut req = p.http.get(&url);
-        if let Some(t) = &p.hf_token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| PullError::Network(format!("{url}: {e}")))?;
-        let resp = check(resp, repo_id, p.hf_token.is_some())?;
+        let resp = hub_get(p, &url, repo_id).await?;
         let next = resp
             .headers()
             .get(reqwest::header::LINK)
@@ -250,15 +242,7 @@ fn next_link(header: &str) -> Option<String> {
 }
 
 async fn get_json(p: &Puller, url: &str, repo_id: &str) -> Result<Value, PullError> {
-    let mut req = p.http.get(url);
-    if let Some(t) = &p.hf_token {
-        req = req.bearer_auth(t);
-    }
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| PullError::Network(format!("{url}: {e}")))?;
-    let resp = check(resp, repo_id, p.hf_token.is_some())?;
+    let resp = hub_get(p, url, repo_id).await?;
     resp.json()
         .await
         .map_err(|e| PullError::Network(format!("{url}: {e}")))
@@ -271,7 +255,18 @@ async fn fetch_small(
     path: &str,
 ) -> Result<Vec<u8>, PullError> {
     let url = format!("{}/{repo_id}/resolve/{commit}/{path}", p.hf_endpoint);
-    let mut req = p.http.get(&url);
+    let resp = hub_get(p, &url, repo_id).await?;
+    Ok(resp
+        .bytes()
+        .await
+        .map_err(|e| PullError::Network(format!("{url}: {e}")))?
+        .to_vec())
+}
+
+/// A GET to the hub with the token (reqwest drops it if the hub redirects to another host),
+/// its error answers mapped.
+async fn hub_get(p: &Puller, url: &str, repo_id: &str) -> Result<reqwest::Response, PullError> {
+    let mut req = p.http.get(url);
     if let Some(t) = &p.hf_token {
         req = req.bearer_auth(t);
     }
@@ -279,12 +274,7 @@ async fn fetch_small(
         .send()
         .await
         .map_err(|e| PullError::Network(format!("{url}: {e}")))?;
-    let resp = check(resp, repo_id, p.hf_token.is_some())?;
-    Ok(resp
-        .bytes()
-        .await
-        .map_err(|e| PullError::Network(format!("{url}: {e}")))?
-        .to_vec())
+    check(resp, repo_id, p.hf_token.is_some())
 }
 
 /// Maps the hub's error answers (`X-Error-Code`) to errors that say what to do.

@@ -1,42 +1,31 @@
-//! The official `ollama` Python client against the real daemon (tests/e2e/ollama_client_check.py).
+//! The official client libraries against the real daemon: `ollama` (tests/e2e/ollama_client_check.py)
+//! and `openai` (tests/e2e/openai_client_check.py).
 
 use crate::support::*;
 use std::process::Command;
 
-#[test]
-fn official_ollama_python_client_lists_shows_generates_and_chats() {
+/// Runs a client check script against a fresh daemon; it prints "all checks passed".
+fn run_check(script: &str) {
     let Some(s) = server(&[]) else { return };
     let python = python().unwrap();
     let out = Command::new(&python)
-        .arg(repo_root().join("tests/e2e/ollama_client_check.py"))
+        .arg(repo_root().join("tests/e2e").join(script))
         .env("OLLAMA_HOST", &s.url)
         .env("OLLMLX_TEST_MODEL", TINY)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "client check failed:\n{stdout}\n{stderr}"
-    );
+    assert!(out.status.success(), "{script} failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("all checks passed"), "{stdout}");
 }
 
 #[test]
+fn official_ollama_python_client_lists_shows_generates_and_chats() {
+    run_check("ollama_client_check.py");
+}
+
+#[test]
 fn official_openai_python_sdk_chats_streams_lists_and_embeds() {
-    let Some(s) = server(&[]) else { return };
-    let python = python().unwrap();
-    let out = Command::new(&python)
-        .arg(repo_root().join("tests/e2e/openai_client_check.py"))
-        .env("OLLAMA_HOST", &s.url)
-        .env("OLLMLX_TEST_MODEL", TINY)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "openai SDK check failed:\n{stdout}\n{stderr}"
-    );
-    assert!(stdout.contains("all checks passed"), "{stdout}");
+    run_check("openai_client_check.py");
 }
