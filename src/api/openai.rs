@@ -90,3 +90,32 @@ pub struct EmbeddingsRequest {
     #[serde(default)]
     pub dimensions: Option<i64>,
 }
+
+/// `POST /v1/completions` (legacy text completion; `prompt` must be a string).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CompletionRequest {
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub prompt: Value,
+    #[serde(default)]
+    pub stream: bool,
+    #[serde(default)]
+    pub stream_options: Option<StreamOptions>,
+    #[serde(default)]
+    pub max_tokens: Option<i64>,
+    #[serde(default)]
+    pub seed: Option<i64>,
+    #[serde(default)]
+    pub stop: Option<Value>,
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    #[serde(default)]
+    pub frequency_penalty: Option<f64>,
+    #[serde(default)]
+    pub presence_penalty: Option<f64>,
+    #[serde(default)]
+    pub suffix: Option<String>,
+}

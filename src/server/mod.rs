@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/copy", post(models::copy))
         .route("/api/pull", post(pull::pull))
         .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/completions", post(openai::completions))
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/v1/models", get(openai::models))
         .route("/v1/models/{*model}", get(openai::model))

@@ -711,3 +711,46 @@ async fn openai_models_empty_is_a_list() {
     let v = json_of(call(&h.app, "GET", "/v1/models", None).await).await;
     assert_eq!(v["data"], json!([]));
 }
+
+#[tokio::test]
+async fn openai_legacy_completions() {
+    let h = harness();
+    let v = json_of(
+        call(
+            &h.app,
+            "POST",
+            "/v1/completions",
+            Some(json!({"model": MODEL, "prompt": "hi", "max_tokens": 2})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(v["object"], "text_completion");
+    assert_eq!(v["choices"][0]["text"], "Hello,");
+    assert_eq!(v["choices"][0]["finish_reason"], "length");
+    assert!(v["id"].as_str().unwrap().starts_with("cmpl-"));
+    let body = json!({"model": MODEL, "prompt": "hi", "stream": true});
+    let events = sse(&text(call(&h.app, "POST", "/v1/completions", Some(body)).await).await);
+    assert_eq!(events.last().unwrap(), "[DONE]");
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["text"].as_str())
+        .collect();
+    assert_eq!(text, "Hello, world");
+    assert_eq!(
+        chunks.last().unwrap()["choices"][0]["finish_reason"],
+        "stop"
+    );
+    let r = call(
+        &h.app,
+        "POST",
+        "/v1/completions",
+        Some(json!({"model": MODEL, "prompt": ["a"]})),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+}

@@ -30,6 +30,9 @@ text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
 assert text == done.choices[0].message.content, (text, done.choices[0].message.content)
 assert chunks[-1].usage.completion_tokens == 5
 
+legacy = client.completions.create(model=MODEL, prompt="Once upon a time", max_tokens=3)
+assert legacy.choices[0].finish_reason == "length" and legacy.usage.completion_tokens == 3, legacy
+
 ids = [m.id for m in client.models.list()]
 assert f"{MODEL}:latest" in ids, ids
 assert client.models.retrieve(MODEL).id == MODEL

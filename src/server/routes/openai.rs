@@ -67,6 +67,21 @@ fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ServerError>
     serde_json::from_slice(body).map_err(|e| ServerError::BadRequest(e.to_string()))
 }
 
+/// `stop` as a string or a list of strings.
+fn stop_list(stop: &Option<Value>) -> Result<Option<Vec<String>>, ServerError> {
+    match stop {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(vec![s.clone()])),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .map(Some)
+            .ok_or_else(|| ServerError::BadRequest("invalid stop: expected strings".into())),
+        Some(other) => Err(ServerError::BadRequest(format!("invalid stop: {other}"))),
+    }
+}
+
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -136,17 +151,7 @@ pub async fn chat_completions(
             messages.push(msg);
         }
     }
-    let stop = match &req.stop {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(vec![s.clone()]),
-        Some(Value::Array(a)) => Some(
-            a.iter()
-                .map(|v| v.as_str().map(str::to_owned))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| ServerError::BadRequest("invalid stop: expected strings".into()))?,
-        ),
-        Some(other) => return Err(ServerError::BadRequest(format!("invalid stop: {other}")).into()),
-    };
+    let stop = stop_list(&req.stop)?;
     // Ollama sends 1.0 for a missing temperature or top_p: OpenAI's defaults.
     let options = Options {
         temperature: Some(req.temperature.unwrap_or(1.0)),
@@ -172,27 +177,84 @@ pub async fn chat_completions(
         return_context: false,
         started,
     };
-    let mut pieces = infer::run(&state, job).await?;
-    let id = format!("chatcmpl-{}", rand::random::<u32>() % 999);
+    let pieces = infer::run(&state, job).await?;
+    let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
+    reply(pieces, req.model, req.stream, include_usage, Kind::Chat).await
+}
+
+/// Which OpenAI endpoint a reply is for: they differ only in names and where the text goes.
+#[derive(Clone, Copy)]
+enum Kind {
+    Chat,
+    Text,
+}
+
+impl Kind {
+    fn object(self, chunk: bool) -> &'static str {
+        match (self, chunk) {
+            (Kind::Chat, false) => "chat.completion",
+            (Kind::Chat, true) => "chat.completion.chunk",
+            (Kind::Text, _) => "text_completion",
+        }
+    }
+
+    fn choice(self, text: &str, finish: Value) -> Value {
+        match self {
+            Kind::Chat => {
+                json!({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish})
+            }
+            Kind::Text => json!({"index": 0, "text": text, "finish_reason": finish}),
+        }
+    }
+
+    /// A streamed choice: chat sends deltas (the role on the first), text sends the text.
+    fn chunk_choice(self, text: Option<&str>, first: bool, finish: Value) -> Value {
+        match (self, text) {
+            (Kind::Chat, Some(t)) if first => {
+                json!({"index": 0, "delta": {"role": "assistant", "content": t}, "finish_reason": finish})
+            }
+            (Kind::Chat, Some(t)) => {
+                json!({"index": 0, "delta": {"content": t}, "finish_reason": finish})
+            }
+            (Kind::Chat, None) => json!({"index": 0, "delta": {}, "finish_reason": finish}),
+            (Kind::Text, t) => {
+                json!({"index": 0, "text": t.unwrap_or(""), "finish_reason": finish})
+            }
+        }
+    }
+}
+
+/// Turns a completion's pieces into an OpenAI reply: one object, or SSE chunks ending with a
+/// finish chunk, the usage chunk when asked, and `[DONE]`.
+async fn reply(
+    mut pieces: infer::PieceStream,
+    model_name: String,
+    stream: bool,
+    include_usage: bool,
+    kind: Kind,
+) -> Result<Response, OpenAiError> {
+    let prefix = match kind {
+        Kind::Chat => "chatcmpl",
+        Kind::Text => "cmpl",
+    };
+    let id = format!("{prefix}-{}", rand::random::<u32>() % 999);
     let created = now();
-    let model_name = req.model.clone();
-    let finish = |reason: &str| if reason == "length" { "length" } else { "stop" }.to_owned();
+    let finish = |reason: &str| json!(if reason == "length" { "length" } else { "stop" });
     let usage = |d: &infer::DoneInfo| Usage {
         prompt_tokens: d.metrics.prompt_eval_count,
         completion_tokens: d.metrics.eval_count,
         total_tokens: d.metrics.prompt_eval_count + d.metrics.eval_count,
     };
 
-    if !req.stream {
+    if !stream {
         let mut text = String::new();
         while let Some(p) = pieces.next().await {
             match p? {
                 Piece::Text(t) => text.push_str(&t),
                 Piece::Done(d) => return Ok(Json(json!({
-                    "id": id, "object": "chat.completion", "created": created, "model": model_name,
+                    "id": id, "object": kind.object(false), "created": created, "model": model_name,
                     "system_fingerprint": "fp_ollama",
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                 "finish_reason": finish(&d.done_reason)}],
+                    "choices": [kind.choice(&text, finish(&d.done_reason))],
                     "usage": usage(&d),
                 }))
                 .into_response()),
@@ -201,11 +263,9 @@ pub async fn chat_completions(
         return Err(ServerError::Internal("the model stopped without finishing".into()).into());
     }
 
-    let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
-    let chunk = move |delta: Value, finish_reason: Value| {
-        json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model_name,
-               "system_fingerprint": "fp_ollama",
-               "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]})
+    let chunk = move |choice: Value| {
+        json!({"id": id, "object": kind.object(true), "created": created, "model": model_name,
+               "system_fingerprint": "fp_ollama", "choices": [choice]})
     };
     let mut first = true;
     let events = pieces
@@ -214,30 +274,24 @@ pub async fn chat_completions(
             let mut end = false;
             match p {
                 Ok(Piece::Text(t)) => {
-                    let delta = if first {
-                        json!({"role": "assistant", "content": t})
-                    } else {
-                        json!({"content": t})
-                    };
+                    out.push(chunk(kind.chunk_choice(Some(&t), first, Value::Null)));
                     first = false;
-                    out.push(chunk(delta, Value::Null));
                 }
                 Ok(Piece::Done(d)) => {
                     if first {
-                        out.push(chunk(
-                            json!({"role": "assistant", "content": ""}),
-                            Value::Null,
-                        ));
+                        out.push(chunk(kind.chunk_choice(Some(""), true, Value::Null)));
                     }
-                    let mut fin = chunk(json!({}), json!(finish(&d.done_reason)));
+                    out.push(chunk(kind.chunk_choice(
+                        None,
+                        false,
+                        finish(&d.done_reason),
+                    )));
                     if include_usage {
-                        out.push(fin);
-                        let mut u = chunk(json!({}), Value::Null);
+                        let mut u = chunk(Value::Null);
                         u["choices"] = json!([]);
                         u["usage"] = json!(usage(&d));
-                        fin = u;
+                        out.push(u);
                     }
-                    out.push(fin);
                     end = true;
                 }
                 Err(e) => {
@@ -263,6 +317,52 @@ pub async fn chat_completions(
         Body::from_stream(events),
     )
         .into_response())
+}
+
+/// `POST /v1/completions`: a string prompt onto `/api/generate` (templated, as Ollama does).
+pub async fn completions(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Response, OpenAiError> {
+    let started = Instant::now();
+    let req: crate::api::openai::CompletionRequest = parse(&body)?;
+    let Value::String(prompt) = &req.prompt else {
+        return Err(
+            ServerError::BadRequest("invalid prompt: only a string is supported".into()).into(),
+        );
+    };
+    if req.suffix.as_deref().is_some_and(|s| !s.is_empty()) {
+        return Err(
+            ServerError::BadRequest(format!("{} does not support insert", req.model)).into(),
+        );
+    }
+    let options = Options {
+        temperature: Some(req.temperature.unwrap_or(1.0)),
+        top_p: Some(req.top_p.filter(|p| *p != 0.0).unwrap_or(1.0)),
+        num_predict: req.max_tokens,
+        seed: req.seed,
+        stop: stop_list(&req.stop)?,
+        frequency_penalty: Some(req.frequency_penalty.unwrap_or(0.0)),
+        presence_penalty: Some(req.presence_penalty.unwrap_or(0.0)),
+        ..Options::default()
+    };
+    let model = state.store.find(&req.model).map_err(|e| match e {
+        StoreError::InvalidName => StoreError::NotFound(req.model.clone()),
+        e => e,
+    })?;
+    let job = Job {
+        model,
+        input: PromptInput::Messages(vec![Message::new("user", prompt.clone())]),
+        context: None,
+        options,
+        keep_alive: None,
+        truncate: true,
+        return_context: false,
+        started,
+    };
+    let pieces = infer::run(&state, job).await?;
+    let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
+    reply(pieces, req.model, req.stream, include_usage, Kind::Text).await
 }
 
 /// `GET /v1/models`: an empty list is `[]` (Ollama sends `null`, which breaks clients).
