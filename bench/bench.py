@@ -25,7 +25,6 @@ import http.client
 import json
 import os
 import platform
-import re
 import secrets
 import statistics
 import subprocess
@@ -33,6 +32,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+from daemon import serve
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPT = [
@@ -97,19 +98,7 @@ def start_daemon(args, env_extra: dict) -> tuple[subprocess.Popen, int]:
         OLLAMA_KEEP_ALIVE="-1",
         **env_extra,
     )
-    p = subprocess.Popen(
-        [str(args.bin), "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    for line in p.stderr:
-        m = re.search(r"Listening on [^:]+:(\d+)", line)
-        if m:
-            threading.Thread(target=lambda: [None for _ in p.stderr], daemon=True).start()
-            return p, int(m.group(1))
-    raise RuntimeError("the daemon did not start")
+    return serve(args.bin, env)
 
 
 def start_runner(args, snapshot: Path) -> tuple[subprocess.Popen, int, str]:

@@ -20,14 +20,14 @@ import hashlib
 import http.client
 import json
 import os
-import re
 import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
+
+from daemon import serve
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPT = " ".join(["The lighthouse keeper watched the grey sea and wrote in his log."] * 12)
@@ -154,20 +154,7 @@ def main() -> None:
         OLLMLX_LLAMA_THREADS=str(args.threads),
         OLLAMA_KEEP_ALIVE="-1",
     )
-    daemon = subprocess.Popen(
-        [str(args.bin), "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    port = None
-    for line in daemon.stderr:
-        m = re.search(r"Listening on [^:]+:(\d+)", line)
-        if m:
-            port = int(m.group(1))
-            break
-    threading.Thread(target=lambda: [None for _ in daemon.stderr], daemon=True).start()
+    daemon, port = serve(args.bin, env)
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -18,13 +18,14 @@ import http.client
 import http.server
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
 import threading
 import time
 from pathlib import Path
+
+from daemon import serve
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -103,20 +104,7 @@ def main() -> None:
     models = work / "models"
     env = dict(os.environ, OLLAMA_HOST="127.0.0.1:0", OLLAMA_MODELS=str(models))
     env.update(HF_HUB_CACHE=str(work / "hub"), OLLMLX_HOME=str(work / "home"))
-    daemon = subprocess.Popen(
-        [str(args.bin), "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    port = None
-    for line in daemon.stderr:
-        m = re.search(r"Listening on [^:]+:(\d+)", line)
-        if m:
-            port = int(m.group(1))
-            break
-    threading.Thread(target=lambda: [None for _ in daemon.stderr], daemon=True).start()
+    daemon, port = serve(args.bin, env)
 
     size = blob.stat().st_size
     curl_s, pull_s = [], []

@@ -107,16 +107,9 @@ fn list_show_run_ps_stop() {
 
 #[test]
 fn rm_deletes_and_version_and_no_server() {
-    let Some(python) = python() else { return };
-    let fx = fixtures(&python);
-    let dir = tempfile::tempdir().unwrap();
-    let hub = dir.path().join("hub");
-    copy_hub(&fx.join("hub"), &hub);
-    let s = TestServer::start(Options {
-        hub: hub.clone(),
-        python,
-        env: vec![],
-    });
+    let Some((s, _dir, hub)) = server_on_a_copy() else {
+        return;
+    };
     let out = stdout(&ollmlx(&s, &["rm", TINY_4BIT]));
     assert!(out.contains(&format!("deleted '{TINY_4BIT}'")), "{out}");
     assert!(!hub.join("models--ollmlx-test--tiny-llama-4bit").exists());

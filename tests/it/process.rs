@@ -226,16 +226,9 @@ fn corrupt_and_unloadable_models_fail_clearly_without_a_runner() {
 
 #[test]
 fn delete_unloads_and_removes_the_model_from_the_cache() {
-    let Some(python) = python() else { return };
-    let fx = fixtures(&python);
-    let dir = tempfile::tempdir().unwrap();
-    let hub = dir.path().join("hub");
-    copy_hub(&fx.join("hub"), &hub);
-    let s = TestServer::start(Options {
-        hub: hub.clone(),
-        python,
-        env: vec![],
-    });
+    let Some((s, _dir, hub)) = server_on_a_copy() else {
+        return;
+    };
     let _ = s.post("/api/generate", json!({"model": TINY}));
     let runner = s.runners()[0];
     let r = s

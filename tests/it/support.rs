@@ -55,15 +55,26 @@ pub fn fixtures(python: &Path) -> PathBuf {
     .clone()
 }
 
-/// Copies a fixture hub cache (keeping its symlinks), for tests that change it.
-pub fn copy_hub(src: &Path, dst: &Path) {
+/// A server over a private copy of the fixture hub (symlinks kept), for tests that change the
+/// cache. Returns the server, the directory holding the copy, and the copy's path.
+pub fn server_on_a_copy() -> Option<(TestServer, tempfile::TempDir, PathBuf)> {
+    let python = python()?;
+    let fx = fixtures(&python);
+    let dir = tempfile::tempdir().unwrap();
+    let hub = dir.path().join("hub");
     let status = Command::new("cp")
         .arg("-a")
-        .arg(src)
-        .arg(dst)
+        .arg(fx.join("hub"))
+        .arg(&hub)
         .status()
         .unwrap();
     assert!(status.success());
+    let server = TestServer::start(Options {
+        hub: hub.clone(),
+        python,
+        env: vec![],
+    });
+    Some((server, dir, hub))
 }
 
 pub struct TestServer {
