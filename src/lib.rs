@@ -6,6 +6,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod env;
+pub mod output;
 pub mod pull;
 pub mod runner;
 pub mod scheduler;

@@ -87,6 +87,8 @@ pub struct ChatResponse {
     pub done_reason: Option<String>,
     #[serde(flatten)]
     pub metrics: super::Metrics,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logprobs: Vec<super::Logprob>,
 }
 
 #[cfg(test)]

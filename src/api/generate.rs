@@ -86,4 +86,6 @@ pub struct GenerateResponse {
     pub context: Option<Vec<i64>>,
     #[serde(flatten)]
     pub metrics: Metrics,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logprobs: Vec<super::Logprob>,
 }

@@ -11,6 +11,7 @@ pub mod models;
 pub mod openai;
 pub mod options;
 pub mod time;
+pub mod tools;
 
 pub use chat::{ChatRequest, ChatResponse, Message};
 pub use create::{CopyRequest, CreateRequest, ProgressResponse, PullRequest};
@@ -19,6 +20,7 @@ pub use error::ErrorBody;
 pub use generate::{GenerateRequest, GenerateResponse, Metrics};
 pub use models::*;
 pub use options::{KeepAlive, Options};
+pub use tools::{Logprob, Think, TokenLogprob, ToolCall, ToolCallFunction};
 
 /// The Ollama version this server reports on `/api/version`. Clients gate features on it (VS Code
 /// Copilot refuses anything older than 0.6.4), so it tracks the Ollama release whose API we follow.

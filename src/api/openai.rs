@@ -36,6 +36,18 @@ pub struct ChatCompletionRequest {
     pub response_format: Option<Value>,
     #[serde(default)]
     pub tools: Option<Vec<Value>>,
+    /// `"none"` withholds the tools from the model; other values are accepted and ignored.
+    #[serde(default)]
+    pub tool_choice: Option<Value>,
+    #[serde(default)]
+    pub reasoning_effort: Option<String>,
+    /// `{"effort": "..."}` (OpenRouter's and Ollama's form).
+    #[serde(default)]
+    pub reasoning: Option<Value>,
+    #[serde(default)]
+    pub logprobs: Option<bool>,
+    #[serde(default)]
+    pub top_logprobs: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -55,6 +67,14 @@ pub struct ChatMessage {
     pub name: Option<String>,
     #[serde(default)]
     pub tool_call_id: Option<String>,
+    /// Assistant tool calls, `function.arguments` as a JSON string.
+    #[serde(default)]
+    pub tool_calls: Option<Vec<Value>>,
+    /// Earlier reasoning (Ollama's `reasoning`; `reasoning_content` as DeepSeek and vLLM send).
+    #[serde(default)]
+    pub reasoning: Option<String>,
+    #[serde(default)]
+    pub reasoning_content: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -118,4 +138,7 @@ pub struct CompletionRequest {
     pub presence_penalty: Option<f64>,
     #[serde(default)]
     pub suffix: Option<String>,
+    /// The number of alternatives per token to return (0..=5 at OpenAI, 0..=20 here).
+    #[serde(default)]
+    pub logprobs: Option<i64>,
 }

@@ -66,8 +66,10 @@ impl Runner for FakeRunner {
         } else {
             "stop"
         };
-        let mut events: Vec<Result<RunnerEvent, RunnerError>> =
-            vec![Ok(RunnerEvent::Start { prompt_tokens: 3 })];
+        let mut events: Vec<Result<RunnerEvent, RunnerError>> = vec![Ok(RunnerEvent::Start {
+            prompt_tokens: 3,
+            thinking: false,
+        })];
         for (i, w) in words.into_iter().enumerate() {
             if fail_after == Some(i) {
                 events.push(Err(RunnerError::Exited {
@@ -75,7 +77,10 @@ impl Runner for FakeRunner {
                 }));
                 break;
             }
-            events.push(Ok(RunnerEvent::Chunk { content: w }));
+            events.push(Ok(RunnerEvent::Chunk {
+                content: w,
+                logprobs: Vec::new(),
+            }));
         }
         if fail_after.is_none_or(|f| f >= n as usize) {
             events.push(Ok(RunnerEvent::Done(Done {

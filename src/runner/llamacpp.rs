@@ -220,29 +220,60 @@ impl LlamaRunner {
     async fn render(
         &self,
         messages: &[Message],
-        truncate: bool,
+        req: &CompletionRequest,
         limit: usize,
-    ) -> Result<Vec<i64>, RunnerError> {
+    ) -> Result<(Vec<i64>, String), RunnerError> {
         let mut kept: Vec<&Message> = messages.iter().collect();
         loop {
             let wire: Vec<Value> = kept.iter().map(|m| openai_message(m)).collect();
-            let v: Value = self
-                .endpoint
-                .post_json("/apply-template", &json!({"messages": wire}))
-                .await?;
-            let prompt = v["prompt"].as_str().unwrap_or_default();
-            let tokens = self.tokens(prompt, true).await?;
-            if tokens.len() < limit || !truncate {
-                return Ok(tokens);
+            let mut body = json!({"messages": wire});
+            if !req.tools.is_empty() {
+                body["tools"] = json!(req.tools);
+            }
+            if !req.template_kwargs.is_empty() {
+                body["chat_template_kwargs"] = json!(req.template_kwargs);
+            }
+            let v: Value = self.endpoint.post_json("/apply-template", &body).await?;
+            let prompt = v["prompt"].as_str().unwrap_or_default().to_owned();
+            let tokens = self.tokens(&prompt, true).await?;
+            if tokens.len() < limit || !req.truncate {
+                return Ok((tokens, prompt));
             }
             let last = kept.len().saturating_sub(1);
             match kept.iter().position(|m| m.role != "system") {
                 Some(i) if i < last => {
                     kept.remove(i);
                 }
-                _ => return Ok(tokens),
+                _ => return Ok((tokens, prompt)),
             }
         }
+    }
+}
+
+/// The JSON schema llama-server is to enforce: Ollama's `"json"` is any JSON object.
+fn json_schema(format: &Value) -> Value {
+    match format {
+        Value::String(_) => json!({"type": "object"}),
+        schema => schema.clone(),
+    }
+}
+
+/// One entry of llama-server's `completion_probabilities`, keeping `top_n` alternatives.
+fn logprob(p: &Value, top_n: usize) -> crate::api::Logprob {
+    let token = |v: &Value| crate::api::TokenLogprob {
+        token: v["token"].as_str().unwrap_or_default().to_owned(),
+        logprob: v["logprob"].as_f64().unwrap_or(f64::NEG_INFINITY),
+        bytes: serde_json::from_value(v["bytes"].clone()).unwrap_or_default(),
+    };
+    let first = token(p);
+    crate::api::Logprob {
+        token: first.token,
+        logprob: first.logprob,
+        bytes: first.bytes,
+        top_logprobs: p["top_logprobs"]
+            .as_array()
+            .map(|t| t.iter().take(top_n).map(token).collect())
+            .unwrap_or_default(),
     }
 }
 
@@ -253,7 +284,23 @@ fn openai_message(m: &Message) -> Value {
         v["reasoning_content"] = json!(m.thinking);
     }
     if !m.tool_calls.is_empty() {
-        v["tool_calls"] = json!(m.tool_calls);
+        // llama.cpp wants OpenAI's shape: each call typed, arguments as an object or a string.
+        let calls: Vec<Value> = m
+            .tool_calls
+            .iter()
+            .map(|c| {
+                let mut c = c.clone();
+                if let Some(o) = c.as_object_mut() {
+                    o.insert("type".into(), json!("function"));
+                    let f = o.entry("function").or_insert_with(|| json!({}));
+                    if f.get("arguments").is_none_or(Value::is_null) {
+                        f["arguments"] = json!({});
+                    }
+                }
+                c
+            })
+            .collect();
+        v["tool_calls"] = json!(calls);
     }
     if !m.tool_name.is_empty() {
         v["name"] = json!(m.tool_name);
@@ -270,13 +317,21 @@ impl Runner for LlamaRunner {
         let o = &req.options;
         let num_ctx = o.num_ctx as usize;
         let mut prompt = req.context.clone().unwrap_or_default();
-        prompt.extend(match &req.input {
-            PromptInput::Raw(text) => self.tokens(text, req.context.is_none()).await?,
+        let (tokens, text) = match &req.input {
+            PromptInput::Raw(text) => (
+                self.tokens(text, req.context.is_none()).await?,
+                text.clone(),
+            ),
             PromptInput::Messages(m) => {
-                self.render(m, req.truncate, num_ctx.saturating_sub(prompt.len()))
+                self.render(m, &req, num_ctx.saturating_sub(prompt.len()))
                     .await?
             }
-        });
+        };
+        prompt.extend(tokens);
+        let thinking = req
+            .think_tags
+            .as_ref()
+            .is_some_and(|(open, _)| text.trim_end().ends_with(open.as_str()));
         if prompt.is_empty() {
             return Err(RunnerError::Rejected {
                 status: 400,
@@ -318,6 +373,17 @@ impl Runner for LlamaRunner {
         if o.seed >= 0 {
             body["seed"] = json!(o.seed);
         }
+        if !req.keep_markers.is_empty() {
+            body["preserved_tokens"] = json!(req.keep_markers);
+        }
+        if let Some(f) = &req.format {
+            body["json_schema"] = json_schema(f);
+        }
+        if let Some(n) = req.logprobs {
+            // llama-server reports probabilities only with at least one alternative.
+            body["n_probs"] = json!(n.max(1));
+        }
+        let top_n = req.logprobs.unwrap_or(0) as usize;
         let resp = self.endpoint.post("/completion", &body).await?;
         let prompt_len = prompt.len() as u64;
         let generated = Arc::new(Mutex::new(Vec::<i64>::new()));
@@ -341,6 +407,7 @@ impl Runner for LlamaRunner {
                 started = true;
                 out.push(RunnerEvent::Start {
                     prompt_tokens: prompt_len,
+                    thinking,
                 });
             }
             if let Some(toks) = v["tokens"].as_array() {
@@ -350,9 +417,14 @@ impl Runner for LlamaRunner {
                     .extend(toks.iter().filter_map(Value::as_i64));
             }
             let content = v["content"].as_str().unwrap_or_default();
-            if !content.is_empty() {
+            let logprobs = v["completion_probabilities"]
+                .as_array()
+                .map(|ps| ps.iter().map(|p| logprob(p, top_n)).collect())
+                .unwrap_or_default();
+            if !content.is_empty() || v["completion_probabilities"].is_array() {
                 out.push(RunnerEvent::Chunk {
                     content: content.to_owned(),
+                    logprobs,
                 });
             }
             if v["stop"].as_bool() == Some(true) {

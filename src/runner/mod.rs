@@ -14,7 +14,7 @@ pub mod protocol;
 pub mod python;
 pub mod ready;
 
-use crate::api::Message;
+use crate::api::{Logprob, Message};
 use crate::store::LocalModel;
 use futures_util::Stream;
 use serde::Serialize;
@@ -59,6 +59,41 @@ pub struct CompletionRequest {
     pub truncate: bool,
     /// Return prompt + output tokens in the final event (generate's `context`).
     pub return_context: bool,
+    /// Tool definitions for the chat template (messages input only).
+    pub tools: Vec<serde_json::Value>,
+    /// Extra chat-template variables (`enable_thinking`, `reasoning_effort`).
+    pub template_kwargs: serde_json::Map<String, serde_json::Value>,
+    /// Constrained decoding: `"json"` (any JSON object) or a JSON schema.
+    pub format: Option<serde_json::Value>,
+    /// The constraint applies only after the model has generated this text (its thinking).
+    pub constrain_after: Option<String>,
+    /// Per-token log probabilities with this many alternatives (`None`: not asked for).
+    pub logprobs: Option<u32>,
+    /// The thinking tags: the runner reports whether the prompt ends inside the reasoning.
+    pub think_tags: Option<(String, String)>,
+    /// Texts the runner must keep in its output even when they are special tokens.
+    pub keep_markers: Vec<String>,
+}
+
+impl CompletionRequest {
+    /// A plain request: no tools, no constraint, no logprobs.
+    pub fn new(id: String, input: PromptInput, options: SamplingOptions) -> CompletionRequest {
+        CompletionRequest {
+            id,
+            input,
+            context: None,
+            options,
+            truncate: true,
+            return_context: false,
+            tools: Vec::new(),
+            template_kwargs: serde_json::Map::new(),
+            format: None,
+            constrain_after: None,
+            logprobs: None,
+            think_tags: None,
+            keep_markers: Vec::new(),
+        }
+    }
 }
 
 /// The final event of a completion, with metrics measured by the runner.
@@ -75,8 +110,18 @@ pub struct Done {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunnerEvent {
-    Start { prompt_tokens: u64 },
-    Chunk { content: String },
+    /// The prompt was accepted. `thinking`: it ends with the opening thinking tag, so the output
+    /// starts inside the reasoning.
+    Start {
+        prompt_tokens: u64,
+        thinking: bool,
+    },
+    /// Raw generated text (marker tokens included) and, when asked, the log probabilities of the
+    /// tokens it came from.
+    Chunk {
+        content: String,
+        logprobs: Vec<Logprob>,
+    },
     Done(Done),
 }
 

@@ -2,7 +2,7 @@
 //! `mlx_backend/ollmlx_mlx/protocol.py`. Golden tests pin the JSON on both sides.
 
 use super::{CompletionRequest, Done, PromptInput, RunnerEvent, SamplingOptions};
-use crate::api::Message;
+use crate::api::{Logprob, Message};
 use serde::{Deserialize, Serialize};
 
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -47,6 +47,24 @@ pub struct CompletionBody<'a> {
     pub options: &'a SamplingOptions,
     pub truncate: bool,
     pub return_context: bool,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub tools: &'a [serde_json::Value],
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub template_kwargs: &'a serde_json::Map<String, serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub constrain_after: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub logprobs: bool,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub top_logprobs: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub think_tags: Option<[&'a str; 2]>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl<'a> CompletionBody<'a> {
@@ -63,6 +81,13 @@ impl<'a> CompletionBody<'a> {
             options: &r.options,
             truncate: r.truncate,
             return_context: r.return_context,
+            tools: &r.tools,
+            template_kwargs: &r.template_kwargs,
+            format: r.format.as_ref(),
+            constrain_after: r.constrain_after.as_deref(),
+            logprobs: r.logprobs.is_some(),
+            top_logprobs: r.logprobs.unwrap_or(0),
+            think_tags: r.think_tags.as_ref().map(|(o, c)| [o.as_str(), c.as_str()]),
         }
     }
 }
@@ -74,10 +99,14 @@ pub enum Event {
     Start {
         #[serde(default)]
         prompt_tokens: u64,
+        #[serde(default)]
+        thinking: bool,
     },
     Chunk {
         #[serde(default)]
         content: String,
+        #[serde(default)]
+        logprobs: Vec<Logprob>,
     },
     Done {
         done_reason: String,
@@ -101,8 +130,14 @@ impl Event {
     /// The runner-neutral event, or the error the runner reported.
     pub fn into_runner_event(self) -> Result<RunnerEvent, String> {
         Ok(match self {
-            Event::Start { prompt_tokens } => RunnerEvent::Start { prompt_tokens },
-            Event::Chunk { content } => RunnerEvent::Chunk { content },
+            Event::Start {
+                prompt_tokens,
+                thinking,
+            } => RunnerEvent::Start {
+                prompt_tokens,
+                thinking,
+            },
+            Event::Chunk { content, logprobs } => RunnerEvent::Chunk { content, logprobs },
             Event::Done {
                 done_reason,
                 prompt_eval_count,
@@ -171,18 +206,35 @@ mod tests {
         assert_eq!(
             chunk,
             Event::Chunk {
-                content: "hi".into()
+                content: "hi".into(),
+                logprobs: vec![]
+            }
+        );
+        let chunk: Event = serde_json::from_value(json!({"event": "chunk", "content": "a",
+            "logprobs": [{"token": "a", "logprob": -0.5, "bytes": [97],
+                          "top_logprobs": [{"token": "a", "logprob": -0.5, "bytes": [97]}]}]}))
+        .unwrap();
+        let Event::Chunk { logprobs, .. } = chunk else {
+            panic!()
+        };
+        assert_eq!(logprobs[0].top_logprobs[0].token, "a");
+        let start: Event =
+            serde_json::from_str(r#"{"event":"start","prompt_tokens":4,"thinking":true}"#).unwrap();
+        assert_eq!(
+            start.into_runner_event().unwrap(),
+            RunnerEvent::Start {
+                prompt_tokens: 4,
+                thinking: true
             }
         );
     }
 
     #[test]
     fn completion_body_shape() {
-        let req = CompletionRequest {
-            id: "r1".into(),
-            input: PromptInput::Raw("hello".into()),
-            context: Some(vec![1, 2]),
-            options: SamplingOptions {
+        let mut req = CompletionRequest::new(
+            "r1".into(),
+            PromptInput::Raw("hello".into()),
+            SamplingOptions {
                 num_predict: 5,
                 temperature: 0.0,
                 top_k: 40,
@@ -196,10 +248,38 @@ mod tests {
                 frequency_penalty: 0.0,
                 num_ctx: 2048,
             },
-            truncate: true,
-            return_context: true,
-        };
+        );
+        req.context = Some(vec![1, 2]);
+        req.return_context = true;
         let v = serde_json::to_value(CompletionBody::new(&req)).unwrap();
+        for absent in [
+            "tools",
+            "template_kwargs",
+            "format",
+            "constrain_after",
+            "logprobs",
+            "top_logprobs",
+            "think_tags",
+        ] {
+            assert!(v.get(absent).is_none(), "{absent}");
+        }
+        req.tools = vec![json!({"type": "function"})];
+        req.template_kwargs
+            .insert("enable_thinking".into(), json!(false));
+        req.format = Some(json!("json"));
+        req.constrain_after = Some("</think>".into());
+        req.logprobs = Some(3);
+        req.think_tags = Some(("<think>".into(), "</think>".into()));
+        let full = serde_json::to_value(CompletionBody::new(&req)).unwrap();
+        assert_eq!(full["tools"], json!([{"type": "function"}]));
+        assert_eq!(full["template_kwargs"], json!({"enable_thinking": false}));
+        assert_eq!(full["format"], "json");
+        assert_eq!(full["constrain_after"], "</think>");
+        assert_eq!(
+            (full["logprobs"].clone(), full["top_logprobs"].clone()),
+            (json!(true), json!(3))
+        );
+        assert_eq!(full["think_tags"], json!(["<think>", "</think>"]));
         assert_eq!(v["prompt"], "hello");
         assert!(v.get("messages").is_none());
         assert_eq!(v["context"], json!([1, 2]));

@@ -5,11 +5,14 @@
 
 use super::error::ServerError;
 use super::state::AppState;
-use crate::api::{KeepAlive, Message, Metrics, Options};
+use crate::api::{KeepAlive, Logprob, Message, Metrics, Options, Think, ToolCall};
+use crate::output::{OutputParser, OutputSpec, ToolFormat};
 use crate::runner::{CompletionRequest, LoadOptions, PromptInput, RunnerEvent, SamplingOptions};
+use crate::store::format::Format;
 use crate::store::{LocalModel, ModelConfig};
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
+use serde_json::{json, Map, Value};
 use std::time::Instant;
 
 /// The end of a completion, in Ollama's terms.
@@ -20,9 +23,35 @@ pub struct DoneInfo {
     pub context: Option<Vec<i64>>,
 }
 
+/// Output of one step, already split into Ollama's channels.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Delta {
+    pub content: String,
+    pub thinking: String,
+    /// Whole calls, each once, in order.
+    pub tool_calls: Vec<ToolCall>,
+    pub logprobs: Vec<Logprob>,
+}
+
+impl Delta {
+    pub fn text(content: impl Into<String>) -> Delta {
+        Delta {
+            content: content.into(),
+            ..Default::default()
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.content.is_empty()
+            && self.thinking.is_empty()
+            && self.tool_calls.is_empty()
+            && self.logprobs.is_empty()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Piece {
-    Text(String),
+    Delta(Delta),
     Done(DoneInfo),
 }
 
@@ -39,15 +68,126 @@ pub struct Job {
     pub return_context: bool,
     /// When the HTTP request arrived (for `total_duration`).
     pub started: Instant,
+    /// Tool definitions (chat only; checked against the model's capabilities by the route).
+    pub tools: Vec<Value>,
+    /// `think` as asked (`None`: the model's default, which is on for thinking models).
+    pub think: Option<Think>,
+    /// `"json"` or a JSON schema: constrained decoding.
+    pub format: Option<Value>,
+    /// Log probabilities with this many alternatives.
+    pub logprobs: Option<u32>,
+}
+
+impl Job {
+    pub fn new(model: LocalModel, input: PromptInput, options: Options, started: Instant) -> Job {
+        Job {
+            model,
+            input,
+            context: None,
+            options,
+            keep_alive: None,
+            truncate: true,
+            return_context: false,
+            started,
+            tools: Vec::new(),
+            think: None,
+            format: None,
+            logprobs: None,
+        }
+    }
 }
 
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
+/// What a model can do with its prompt template: think (and with which tags) and take tools
+/// (in which output format). Capabilities in `/api/show` and request checks come from here too.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TemplateTraits {
+    pub think_tags: Option<(String, String)>,
+    pub tools: Option<ToolFormat>,
+}
+
+impl TemplateTraits {
+    pub fn of(model: &LocalModel) -> TemplateTraits {
+        let Some(t) = model.prompt_template() else {
+            return TemplateTraits::default();
+        };
+        if model.config.template.is_some() {
+            // An Ollama Go template: Ollama's own inference of the tags.
+            let parsed = crate::template::prompt::parse(&t).ok();
+            let caps = parsed.as_ref().map(crate::template::prompt::capabilities);
+            return TemplateTraits {
+                think_tags: parsed
+                    .as_ref()
+                    .and_then(crate::template::prompt::thinking_tags),
+                tools: caps
+                    .filter(|c| c.tools)
+                    .map(|_| ToolFormat::detect(&t).unwrap_or(ToolFormat::Json)),
+            };
+        }
+        TemplateTraits {
+            think_tags: (t.contains("<think>") && t.contains("</think>"))
+                .then(|| ("<think>".to_owned(), "</think>".to_owned())),
+            tools: ToolFormat::detect(&t),
+        }
+    }
+}
+
+/// How one request is rendered and read back.
+struct Plan {
+    spec: OutputSpec,
+    think: Option<Think>,
+    template_kwargs: Map<String, Value>,
+    constrain_after: Option<String>,
+}
+
+fn plan(job: &Job, traits: &TemplateTraits) -> Plan {
+    let raw = matches!(job.input, PromptInput::Raw(_));
+    // Thinking models think unless told not to (Ollama's default); raw prompts only when asked.
+    let mut think = match (&job.think, &traits.think_tags) {
+        (Some(t), _) => Some(t.clone()),
+        (None, Some(_)) if !raw => Some(Think::On),
+        _ => None,
+    };
+    // llama-server cannot start a JSON constraint after free-form reasoning: GGUF models answer
+    // in the format without thinking.
+    let gguf = matches!(job.model.format, Format::Gguf(_));
+    if job.format.is_some() && gguf && think.as_ref().is_some_and(Think::is_on) {
+        think = Some(Think::Off);
+    }
+    let thinking_on = think.as_ref().is_some_and(Think::is_on);
+    let mut template_kwargs = Map::new();
+    if let Some(t) = &think {
+        template_kwargs.insert("enable_thinking".into(), json!(t.is_on()));
+        if let Some(level) = t.level() {
+            template_kwargs.insert("reasoning_effort".into(), json!(level));
+        }
+    }
+    let spec = OutputSpec {
+        think: traits.think_tags.clone().filter(|_| think.is_some()),
+        drop_thinking: !thinking_on,
+        tools: (!job.tools.is_empty()).then(|| traits.tools.clone().unwrap_or(ToolFormat::Json)),
+    };
+    let constrain_after = match (&job.format, &spec.think) {
+        (Some(_), Some((_, close))) if thinking_on => Some(close.clone()),
+        _ => None,
+    };
+    Plan {
+        spec,
+        think,
+        template_kwargs,
+        constrain_after,
+    }
+}
+
 /// Runs a completion.
 pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError> {
     let job_config = job.model.config.clone();
+    let traits = TemplateTraits::of(&job.model);
+    let plan = plan(&job, &traits);
     let o = job
         .options
+        .clone()
         .or(&job.model.config.params)
         .or(&Options::ollama_defaults());
     let load = load_options(state, &job.model, &o);
@@ -79,55 +219,110 @@ pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError>
             let m = with_model_messages(&job_config, m);
             match &job_config.template {
                 // An Ollama TEMPLATE layer: rendered here, in Go-template semantics.
-                Some(t) => PromptInput::Raw(
-                    render_go(lease.runner.as_ref(), t, m, num_ctx, job.truncate).await?,
-                ),
+                Some(t) => {
+                    let think = go_think(plan.think.as_ref());
+                    let rendered = render_go(
+                        lease.runner.as_ref(),
+                        t,
+                        m,
+                        (&job.tools, &think),
+                        num_ctx,
+                        job.truncate,
+                    )
+                    .await?;
+                    PromptInput::Raw(rendered)
+                }
                 None => PromptInput::Messages(m),
             }
         }
         raw => raw,
     };
-    let req = CompletionRequest {
-        id,
-        input,
-        context: job.context,
-        options,
-        truncate: job.truncate,
-        return_context: job.return_context,
-    };
+    let mut req = CompletionRequest::new(id, input, options);
+    req.context = job.context;
+    req.truncate = job.truncate;
+    req.return_context = job.return_context;
+    req.tools = job.tools;
+    req.template_kwargs = plan.template_kwargs;
+    req.format = job.format;
+    req.constrain_after = plan.constrain_after;
+    req.logprobs = job.logprobs;
+    req.think_tags = plan.spec.think.clone();
+    req.keep_markers = plan.spec.markers();
     let events = lease.runner.completion(req).await?;
     let load_duration = lease.load_duration.as_nanos() as u64;
     let started = job.started;
     let shutdown = state.shutdown.clone();
-    let pieces = events.filter_map(move |ev| {
+    let spec = plan.spec;
+    let mut parser: Option<OutputParser> = None;
+    let pieces = events.flat_map(move |ev| {
         // The lease lives exactly as long as this stream.
         let _hold = &lease;
-        let out = match ev {
-            Ok(RunnerEvent::Start { .. }) => None,
-            Ok(RunnerEvent::Chunk { content }) if content.is_empty() => None,
-            Ok(RunnerEvent::Chunk { content }) => Some(Ok(Piece::Text(content))),
-            Ok(RunnerEvent::Done(d)) if d.done_reason == "cancel" => {
-                Some(Err(ServerError::Internal(
-                    "generation was cancelled because the model runner is stopping".into(),
-                )))
+        let parser = parser.get_or_insert_with(|| OutputParser::new(&spec, false));
+        let out: Vec<Result<Piece, ServerError>> = match ev {
+            Ok(RunnerEvent::Start { thinking, .. }) => {
+                *parser = OutputParser::new(&spec, thinking);
+                Vec::new()
             }
-            Ok(RunnerEvent::Done(d)) => Some(Ok(Piece::Done(DoneInfo {
-                done_reason: d.done_reason,
-                metrics: Metrics {
-                    total_duration: started.elapsed().as_nanos() as u64,
-                    load_duration,
-                    prompt_eval_count: d.prompt_eval_count,
-                    prompt_eval_duration: d.prompt_eval_duration,
-                    eval_count: d.eval_count,
-                    eval_duration: d.eval_duration,
-                },
-                context: d.context,
-            }))),
-            Err(e) => Some(Err(ServerError::Runner(e))),
+            Ok(RunnerEvent::Chunk { content, logprobs }) => {
+                let p = parser.feed(&content);
+                let d = Delta {
+                    content: p.content,
+                    thinking: p.thinking,
+                    tool_calls: p.tool_calls,
+                    logprobs,
+                };
+                if d.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![Ok(Piece::Delta(d))]
+                }
+            }
+            Ok(RunnerEvent::Done(d)) if d.done_reason == "cancel" => {
+                vec![Err(ServerError::Internal(
+                    "generation was cancelled because the model runner is stopping".into(),
+                ))]
+            }
+            Ok(RunnerEvent::Done(d)) => {
+                let p = parser.finish();
+                let rest = Delta {
+                    content: p.content,
+                    thinking: p.thinking,
+                    tool_calls: p.tool_calls,
+                    logprobs: Vec::new(),
+                };
+                let mut out = Vec::new();
+                if !rest.is_empty() {
+                    out.push(Ok(Piece::Delta(rest)));
+                }
+                out.push(Ok(Piece::Done(DoneInfo {
+                    done_reason: d.done_reason,
+                    metrics: Metrics {
+                        total_duration: started.elapsed().as_nanos() as u64,
+                        load_duration,
+                        prompt_eval_count: d.prompt_eval_count,
+                        prompt_eval_duration: d.prompt_eval_duration,
+                        eval_count: d.eval_count,
+                        eval_duration: d.eval_duration,
+                    },
+                    context: d.context,
+                })));
+                out
+            }
+            Err(e) => vec![Err(ServerError::Runner(e))],
         };
-        std::future::ready(out)
+        futures_util::stream::iter(out)
     });
     Ok(until_shutdown(pieces.boxed(), shutdown))
+}
+
+/// `think` as Go templates see it (`.Think`, `.ThinkLevel`, `.IsThinkSet`).
+fn go_think(think: Option<&Think>) -> crate::template::prompt::Think {
+    let v = think.map(|t| match t {
+        Think::Off => json!(false),
+        Think::On => json!(true),
+        Think::Level(l) => json!(l),
+    });
+    crate::template::prompt::Think::from_request(v.as_ref())
 }
 
 /// Renders messages with an Ollama Go template. With `truncate`, drops the oldest messages
@@ -137,15 +332,15 @@ async fn render_go(
     runner: &dyn crate::runner::Runner,
     template: &str,
     mut messages: Vec<Message>,
+    (tools, think): (&[Value], &crate::template::prompt::Think),
     num_ctx: u64,
     truncate: bool,
 ) -> Result<String, ServerError> {
     use crate::template::prompt;
     let tmpl = prompt::parse(template)
         .map_err(|e| ServerError::Internal(format!("the model's template is invalid: {e}")))?;
-    let think = prompt::Think::default();
     loop {
-        let text = prompt::render_chat(&tmpl, &messages, &[], &think).map_err(|e| {
+        let text = prompt::render_chat(&tmpl, &messages, tools, think).map_err(|e| {
             ServerError::Internal(format!("rendering the model's template failed: {e}"))
         })?;
         if !truncate {

@@ -10,6 +10,7 @@ pub mod infer;
 pub mod ndjson;
 pub mod routes;
 pub mod shutdown;
+pub mod sse;
 pub mod state;
 #[cfg(test)]
 mod tests;

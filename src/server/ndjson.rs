@@ -4,7 +4,7 @@
 //! without a `done` or `error` line (ollama-js throws otherwise).
 
 use super::error::ServerError;
-use super::infer::{DoneInfo, Piece, PieceStream};
+use super::infer::{Delta, DoneInfo, Piece, PieceStream};
 use crate::api::ErrorBody;
 use axum::body::{Body, Bytes};
 use axum::http::header;
@@ -13,20 +13,27 @@ use axum::Json;
 use futures_util::StreamExt;
 use serde::Serialize;
 
-/// Builds the endpoint's wire object from text and, on the last line, the done info.
+/// Builds the endpoint's wire object from a delta and, on the last line, the done info.
 pub trait Chunk: Serialize + Send + 'static {
-    fn build(model: &str, text: String, done: Option<&DoneInfo>) -> Self;
+    fn build(model: &str, delta: Delta, done: Option<&DoneInfo>) -> Self;
+}
+
+/// Gathers a whole reply (`stream: false`): text and thinking concatenated, tool calls and
+/// log probabilities in order.
+pub fn merge(into: &mut Delta, d: Delta) {
+    into.content.push_str(&d.content);
+    into.thinking.push_str(&d.thinking);
+    into.tool_calls.extend(d.tool_calls);
+    into.logprobs.extend(d.logprobs);
 }
 
 pub async fn respond<C: Chunk>(model: String, stream: bool, mut pieces: PieceStream) -> Response {
     if !stream {
-        let mut text = String::new();
+        let mut all = Delta::default();
         while let Some(p) = pieces.next().await {
             match p {
-                Ok(Piece::Text(t)) => text.push_str(&t),
-                Ok(Piece::Done(d)) => {
-                    return Json(C::build(&model, text, Some(&d))).into_response()
-                }
+                Ok(Piece::Delta(d)) => merge(&mut all, d),
+                Ok(Piece::Done(d)) => return Json(C::build(&model, all, Some(&d))).into_response(),
                 Err(e) => return e.into_response(),
             }
         }
@@ -55,10 +62,10 @@ pub async fn respond<C: Chunk>(model: String, stream: bool, mut pieces: PieceStr
                 return std::future::ready(None);
             }
             let line = match item {
-                Ok(Piece::Text(t)) => to_line(&C::build(&model, t, None)),
+                Ok(Piece::Delta(delta)) => to_line(&C::build(&model, delta, None)),
                 Ok(Piece::Done(d)) => {
                     *finished = true;
-                    to_line(&C::build(&model, String::new(), Some(&d)))
+                    to_line(&C::build(&model, Delta::default(), Some(&d)))
                 }
                 Err(e) => {
                     *finished = true;

@@ -148,12 +148,15 @@ pub fn go_template_capabilities(template: &str, from_weights: &[String]) -> Vec<
         return from_weights.to_vec();
     }
     let mut caps = vec!["completion".to_owned()];
-    for (needle, cap) in [
-        (".Tools", "tools"),
-        (".Suffix", "insert"),
-        (".Think", "thinking"),
+    let c = crate::template::prompt::parse(template)
+        .map(|t| crate::template::prompt::capabilities(&t))
+        .unwrap_or_default();
+    for (has, cap) in [
+        (c.tools, "tools"),
+        (c.insert, "insert"),
+        (c.thinking, "thinking"),
     ] {
-        if template.contains(needle) {
+        if has {
             caps.push(cap.into());
         }
     }

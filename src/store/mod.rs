@@ -103,10 +103,24 @@ impl LocalModel {
     /// The context length the model was trained for and whether it only embeds, read cheaply
     /// (config.json, or the GGUF header without its arrays) for every request.
     pub fn limits(&self) -> (Option<u64>, bool) {
-        // Asked on every request: remember the answer per file and modification time (a GGUF
-        // header with a 150k-token vocabulary takes milliseconds to walk).
-        type Cache =
-            std::sync::Mutex<std::collections::HashMap<PathBuf, (SystemTime, (Option<u64>, bool))>>;
+        let h = self.header();
+        (h.context_length, h.embedding_only)
+    }
+
+    /// The template that turns messages into the prompt: the Ollama TEMPLATE layer (Go) when the
+    /// model has one, else the model's own Jinja chat template.
+    pub fn prompt_template(&self) -> Option<std::sync::Arc<str>> {
+        match &self.config.template {
+            Some(t) => Some(t.as_str().into()),
+            None => self.header().chat_template,
+        }
+    }
+
+    /// What every request needs to know from the model's files. Asked on every request, so it is
+    /// remembered per file and modification time (a GGUF header with a 150k-token vocabulary
+    /// takes milliseconds to walk).
+    fn header(&self) -> Header {
+        type Cache = std::sync::Mutex<std::collections::HashMap<PathBuf, (SystemTime, Header)>>;
         static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
         let path = match &self.format {
             Format::Mlx(l) => l.dir.join("config.json"),
@@ -118,15 +132,15 @@ impl LocalModel {
         let cache = CACHE.get_or_init(Default::default);
         if let Some((t, v)) = cache.lock().unwrap().get(&path) {
             if *t == mtime {
-                return *v;
+                return v.clone();
             }
         }
-        let v = self.read_limits();
-        cache.lock().unwrap().insert(path, (mtime, v));
+        let v = self.read_header();
+        cache.lock().unwrap().insert(path, (mtime, v.clone()));
         v
     }
 
-    fn read_limits(&self) -> (Option<u64>, bool) {
+    fn read_header(&self) -> Header {
         match &self.format {
             Format::Mlx(l) => {
                 let cfg = format::read_json(&l.dir.join("config.json")).unwrap_or(Value::Null);
@@ -138,15 +152,21 @@ impl LocalModel {
                     .get("max_position_embeddings")
                     .or_else(|| cfg.get("max_position_embeddings"))
                     .and_then(Value::as_u64);
-                (ctx, false)
+                Header {
+                    context_length: ctx,
+                    embedding_only: false,
+                    chat_template: facts::chat_template(&l.dir).map(Into::into),
+                }
             }
             Format::Gguf(p) => match gguf::read(p, false) {
-                Ok(g) => {
-                    let pooling =
-                        g.kv.contains_key(&format!("{}.pooling_type", g.architecture()));
-                    (g.arch_u64("context_length"), pooling)
-                }
-                Err(_) => (None, false),
+                Ok(g) => Header {
+                    context_length: g.arch_u64("context_length"),
+                    embedding_only: g
+                        .kv
+                        .contains_key(&format!("{}.pooling_type", g.architecture())),
+                    chat_template: g.str("tokenizer.chat_template").map(Into::into),
+                },
+                Err(_) => Header::default(),
             },
         }
     }
@@ -176,6 +196,14 @@ pub enum StoreError {
     Corrupt(#[from] Corrupt),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+}
+
+/// The per-request facts of a model file (see [`LocalModel::header`]).
+#[derive(Debug, Clone, Default)]
+struct Header {
+    context_length: Option<u64>,
+    embedding_only: bool,
+    chat_template: Option<std::sync::Arc<str>>,
 }
 
 pub struct Store {

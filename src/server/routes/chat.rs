@@ -5,7 +5,7 @@ use crate::api::{time, ChatRequest, ChatResponse, Message};
 use crate::runner::PromptInput;
 use crate::server::error::ServerError;
 use crate::server::extract::AppJson;
-use crate::server::infer::{self, DoneInfo, Job};
+use crate::server::infer::{self, Delta, DoneInfo, Job};
 use crate::server::ndjson::{self, Chunk};
 use crate::server::state::AppState;
 use axum::extract::State;
@@ -14,14 +14,22 @@ use axum::Json;
 use std::time::Instant;
 
 impl Chunk for ChatResponse {
-    fn build(model: &str, text: String, done: Option<&DoneInfo>) -> Self {
+    fn build(model: &str, delta: Delta, done: Option<&DoneInfo>) -> Self {
+        let mut message = Message::new("assistant", delta.content);
+        message.thinking = delta.thinking;
+        message.tool_calls = delta
+            .tool_calls
+            .iter()
+            .filter_map(|c| serde_json::to_value(c).ok())
+            .collect();
         ChatResponse {
             model: model.to_owned(),
             created_at: time::now_utc(),
-            message: Message::new("assistant", text),
+            message,
             done: done.is_some(),
             done_reason: done.map(|d| d.done_reason.clone()),
             metrics: done.map(|d| d.metrics.clone()).unwrap_or_default(),
+            logprobs: delta.logprobs,
         }
     }
 }
@@ -34,9 +42,9 @@ pub async fn chat(
     if req.model.is_empty() {
         return Err(ServerError::BadRequest("model is required".into()));
     }
-    common::top_logprobs(req.top_logprobs)?;
-    common::format(&req.format)?;
-    let wants_thinking = common::think(&req.think)?;
+    let logprobs = common::logprobs(req.logprobs, req.top_logprobs)?;
+    let format = common::format(&req.format)?;
+    let mut think = common::think(&req.think)?;
     let keep_alive = common::keep_alive(&req.keep_alive)?;
     let options = common::options(&req.options)?;
     let model = state.store.find(&req.model)?;
@@ -53,21 +61,8 @@ pub async fn chat(
             "{name} does not support vision"
         )));
     }
-    let needs_facts = wants_thinking || req.tools.as_ref().is_some_and(|t| !t.is_empty());
-    if needs_facts {
-        let caps = model.facts(false).capabilities;
-        if wants_thinking && !caps.iter().any(|c| c == "thinking") {
-            return Err(ServerError::BadRequest(format!(
-                "\"{}\" does not support thinking",
-                req.model
-            )));
-        }
-        if req.tools.as_ref().is_some_and(|t| !t.is_empty()) && !caps.iter().any(|c| c == "tools") {
-            return Err(ServerError::BadRequest(format!(
-                "{name} does not support tools"
-            )));
-        }
-    }
+    let tools = req.tools.unwrap_or_default();
+    common::check_features(&model, &req.model, &tools, &mut think, false)?;
 
     if messages.is_empty() {
         let reason = common::load_or_unload(&state, model, keep_alive, &options).await?;
@@ -82,16 +77,13 @@ pub async fn chat(
         .into_response());
     }
 
-    let job = Job {
-        model,
-        input: PromptInput::Messages(messages),
-        context: None,
-        options,
-        keep_alive,
-        truncate: req.truncate.unwrap_or(true),
-        return_context: false,
-        started,
-    };
+    let mut job = Job::new(model, PromptInput::Messages(messages), options, started);
+    job.keep_alive = keep_alive;
+    job.truncate = req.truncate.unwrap_or(true);
+    job.tools = tools;
+    job.think = think;
+    job.format = format;
+    job.logprobs = logprobs;
     let pieces = infer::run(&state, job).await?;
     Ok(ndjson::respond::<ChatResponse>(req.model, req.stream.unwrap_or(true), pieces).await)
 }

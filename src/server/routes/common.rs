@@ -1,7 +1,8 @@
 //! Validation shared by generate and chat.
 
-use crate::api::{KeepAlive, Options};
+use crate::api::{KeepAlive, Options, Think};
 use crate::server::error::ServerError;
+use crate::server::infer::TemplateTraits;
 use crate::server::state::AppState;
 use crate::store::LocalModel;
 use serde_json::{Map, Value};
@@ -29,46 +30,62 @@ pub fn options(map: &Option<Map<String, Value>>) -> Result<Options, ServerError>
     Ok(o)
 }
 
-/// `top_logprobs` must be within 0..=20.
-pub fn top_logprobs(v: Option<i64>) -> Result<(), ServerError> {
-    match v {
+/// `logprobs` and `top_logprobs` (0..=20) as the number of alternatives to return, or `None`.
+pub fn logprobs(logprobs: bool, top: Option<i64>) -> Result<Option<u32>, ServerError> {
+    match top {
         Some(n) if !(0..=20).contains(&n) => Err(ServerError::BadRequest(
             "top_logprobs must be between 0 and 20".into(),
         )),
-        _ => Ok(()),
+        // Ollama returns log probabilities when either is set.
+        Some(n) if n > 0 => Ok(Some(n as u32)),
+        _ => Ok(logprobs.then_some(0)),
     }
 }
 
-/// Validates `format`. Structured outputs are not implemented yet: refuse clearly rather than
-/// return unconstrained text the client would fail to parse.
-pub fn format(v: &Option<Value>) -> Result<(), ServerError> {
+/// Validates `format`: `"json"`, a JSON-schema object, or nothing (`null`, `""`).
+pub fn format(v: &Option<Value>) -> Result<Option<Value>, ServerError> {
     match v {
-        None | Some(Value::Null) => Ok(()),
-        Some(Value::String(s)) if s.is_empty() => Ok(()),
-        Some(Value::String(s)) if s == "json" => Err(unsupported_format()),
-        Some(Value::Object(_)) => Err(unsupported_format()),
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) if s == "json" => Ok(Some(Value::String(s.clone()))),
+        Some(Value::Object(o)) if o.is_empty() => Ok(Some(Value::String("json".into()))),
+        Some(Value::Object(_)) => Ok(v.clone()),
         Some(other) => Err(ServerError::BadRequest(format!(
             "invalid format: {other}; expected \"json\" or a valid JSON Schema object"
         ))),
     }
 }
 
-fn unsupported_format() -> ServerError {
-    ServerError::BadRequest("structured outputs (format) are not supported by ollmlx yet".into())
+/// Validates `think`.
+pub fn think(v: &Option<Value>) -> Result<Option<Think>, ServerError> {
+    Think::from_json(v).map_err(ServerError::BadRequest)
 }
 
-/// Validates `think` and says whether thinking was asked for.
-pub fn think(v: &Option<Value>) -> Result<bool, ServerError> {
-    match v {
-        None | Some(Value::Null) | Some(Value::Bool(false)) => Ok(false),
-        Some(Value::Bool(true)) => Ok(true),
-        Some(Value::String(s)) if ["low", "medium", "high", "max"].contains(&s.as_str()) => {
-            Ok(true)
+/// Checks a request's tools and thinking against what the model's template can do, and returns
+/// what the template can do. `requested` is the name as the client sent it. With `relax_think`
+/// (Anthropic's layer), thinking asked of a model that cannot think is dropped instead of refused.
+pub fn check_features(
+    model: &LocalModel,
+    requested: &str,
+    tools: &[Value],
+    think: &mut Option<Think>,
+    relax_think: bool,
+) -> Result<TemplateTraits, ServerError> {
+    let traits = TemplateTraits::of(model);
+    if traits.think_tags.is_none() && think.as_ref().is_some_and(Think::is_on) {
+        if !relax_think {
+            return Err(ServerError::BadRequest(format!(
+                "\"{requested}\" does not support thinking"
+            )));
         }
-        Some(other) => Err(ServerError::BadRequest(format!(
-            "invalid think value: {other}"
-        ))),
+        *think = None;
     }
+    if !tools.is_empty() && traits.tools.is_none() {
+        return Err(ServerError::BadRequest(format!(
+            "\"{requested}\" does not support tools"
+        )));
+    }
+    Ok(traits)
 }
 
 /// A request with nothing to generate: `keep_alive: 0` unloads the model (without loading it

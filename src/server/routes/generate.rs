@@ -5,7 +5,7 @@ use crate::api::{time, GenerateRequest, GenerateResponse, Message};
 use crate::runner::PromptInput;
 use crate::server::error::ServerError;
 use crate::server::extract::AppJson;
-use crate::server::infer::{self, DoneInfo, Job};
+use crate::server::infer::{self, Delta, DoneInfo, Job};
 use crate::server::ndjson::{self, Chunk};
 use crate::server::state::AppState;
 use crate::store::StoreError;
@@ -15,16 +15,17 @@ use axum::Json;
 use std::time::Instant;
 
 impl Chunk for GenerateResponse {
-    fn build(model: &str, text: String, done: Option<&DoneInfo>) -> Self {
+    fn build(model: &str, delta: Delta, done: Option<&DoneInfo>) -> Self {
         GenerateResponse {
             model: model.to_owned(),
             created_at: time::now_utc(),
-            response: text,
+            response: delta.content,
+            thinking: delta.thinking,
+            logprobs: delta.logprobs,
             done: done.is_some(),
             done_reason: done.map(|d| d.done_reason.clone()),
             context: done.and_then(|d| d.context.clone()),
             metrics: done.map(|d| d.metrics.clone()).unwrap_or_default(),
-            ..Default::default()
         }
     }
 }
@@ -39,9 +40,9 @@ pub async fn generate(
             "raw mode does not support template, system, or context".into(),
         ));
     }
-    common::top_logprobs(req.top_logprobs)?;
-    common::format(&req.format)?;
-    let wants_thinking = common::think(&req.think)?;
+    let logprobs = common::logprobs(req.logprobs, req.top_logprobs)?;
+    let format = common::format(&req.format)?;
+    let mut think = common::think(&req.think)?;
     let keep_alive = common::keep_alive(&req.keep_alive)?;
     let options = common::options(&req.options)?;
     // Ollama answers an empty or unknown name on generate with 404 `model '<name>' not found`.
@@ -72,18 +73,7 @@ pub async fn generate(
                 .into(),
         ));
     }
-    if wants_thinking
-        && !model
-            .facts(false)
-            .capabilities
-            .iter()
-            .any(|c| c == "thinking")
-    {
-        return Err(ServerError::BadRequest(format!(
-            "\"{}\" does not support thinking",
-            req.model
-        )));
-    }
+    common::check_features(&model, &req.model, &[], &mut think, false)?;
 
     if req.prompt.is_empty() {
         let reason = common::load_or_unload(&state, model, keep_alive, &options).await?;
@@ -107,16 +97,15 @@ pub async fn generate(
         messages.push(Message::new("user", req.prompt));
         PromptInput::Messages(messages)
     };
-    let job = Job {
-        model,
-        input,
-        context: if req.raw { None } else { req.context },
-        options,
-        keep_alive,
-        truncate: req.truncate.unwrap_or(true),
-        return_context: !req.raw,
-        started,
-    };
+    let raw = req.raw;
+    let mut job = Job::new(model, input, options, started);
+    job.context = if raw { None } else { req.context };
+    job.keep_alive = keep_alive;
+    job.truncate = req.truncate.unwrap_or(true);
+    job.return_context = !raw;
+    job.think = think;
+    job.format = format;
+    job.logprobs = logprobs;
     let pieces = infer::run(&state, job).await?;
     Ok(ndjson::respond::<GenerateResponse>(req.model, req.stream.unwrap_or(true), pieces).await)
 }

@@ -1,0 +1,171 @@
+//! Parsing what a model generates into Ollama's channels: reasoning (`thinking`), the answer
+//! (`content`) and tool calls. One implementation serves both runners: they stream raw text (with
+//! the marker tokens kept), and the daemon splits it here, so a GGUF and an MLX model of the same
+//! family behave the same.
+
+pub mod think;
+pub mod tools;
+
+use crate::api::ToolCall;
+pub use think::ThinkSplitter;
+pub use tools::{ToolFormat, ToolParser};
+
+/// How to read one completion's output.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutputSpec {
+    /// The model's thinking tags, when its reasoning is to be split out.
+    pub think: Option<(String, String)>,
+    /// Parse reasoning but drop it (`think: false` on a model that reasons anyway).
+    pub drop_thinking: bool,
+    /// The tool-call format, when the request has tools.
+    pub tools: Option<ToolFormat>,
+}
+
+impl OutputSpec {
+    /// Marker texts the runner must keep in the text it streams.
+    pub fn markers(&self) -> Vec<String> {
+        let mut m = Vec::new();
+        if let Some((open, close)) = &self.think {
+            m.extend([open.clone(), close.clone()]);
+        }
+        if let Some(t) = &self.tools {
+            m.extend(t.markers());
+        }
+        m
+    }
+}
+
+/// One step's worth of parsed output.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Parsed {
+    pub content: String,
+    pub thinking: String,
+    pub tool_calls: Vec<ToolCall>,
+}
+
+impl Parsed {
+    pub fn is_empty(&self) -> bool {
+        self.content.is_empty() && self.thinking.is_empty() && self.tool_calls.is_empty()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OutputParser {
+    think: Option<ThinkSplitter>,
+    drop_thinking: bool,
+    tools: Option<ToolParser>,
+}
+
+impl OutputParser {
+    /// `in_thinking`: the prompt ended with the opening thinking tag.
+    pub fn new(spec: &OutputSpec, in_thinking: bool) -> OutputParser {
+        OutputParser {
+            think: spec
+                .think
+                .as_ref()
+                .map(|(open, close)| ThinkSplitter::new(open, close, in_thinking)),
+            drop_thinking: spec.drop_thinking,
+            tools: spec.tools.clone().map(ToolParser::new),
+        }
+    }
+
+    pub fn feed(&mut self, text: &str) -> Parsed {
+        let (thinking, content) = match &mut self.think {
+            Some(t) => {
+                let s = t.feed(text);
+                (s.thinking, s.content)
+            }
+            None => (String::new(), text.to_owned()),
+        };
+        self.tools_step(thinking, content, false)
+    }
+
+    pub fn finish(&mut self) -> Parsed {
+        let (thinking, content) = match &mut self.think {
+            Some(t) => {
+                let s = t.finish();
+                (s.thinking, s.content)
+            }
+            None => (String::new(), String::new()),
+        };
+        self.tools_step(thinking, content, true)
+    }
+
+    fn tools_step(&mut self, thinking: String, content: String, last: bool) -> Parsed {
+        let thinking = if self.drop_thinking {
+            String::new()
+        } else {
+            thinking
+        };
+        let Some(tp) = &mut self.tools else {
+            return Parsed {
+                content,
+                thinking,
+                tool_calls: Vec::new(),
+            };
+        };
+        let mut p = tp.feed(&content);
+        if last {
+            let end = tp.finish();
+            p.content.push_str(&end.content);
+            p.calls.extend(end.calls);
+        }
+        Parsed {
+            content: p.content,
+            thinking,
+            tool_calls: p.calls,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thinking_then_a_tool_call() {
+        let spec = OutputSpec {
+            think: Some(("<think>".into(), "</think>".into())),
+            drop_thinking: false,
+            tools: ToolFormat::detect("<tool_call>"),
+        };
+        let mut p = OutputParser::new(&spec, false);
+        let mut all = Parsed::default();
+        for piece in [
+            "<think>",
+            "Let me check.",
+            "</think>",
+            "<tool_call>",
+            "\n{\"name\": \"w\", \"arguments\": {\"c\": \"P\"}}\n",
+            "</tool_call>",
+        ] {
+            let o = p.feed(piece);
+            all.thinking += &o.thinking;
+            all.content += &o.content;
+            all.tool_calls.extend(o.tool_calls);
+        }
+        let o = p.finish();
+        all.content += &o.content;
+        all.tool_calls.extend(o.tool_calls);
+        assert_eq!(all.thinking, "Let me check.");
+        assert_eq!(all.content, "");
+        assert_eq!(all.tool_calls.len(), 1);
+        assert_eq!(all.tool_calls[0].function.name, "w");
+        assert_eq!(
+            spec.markers(),
+            ["<think>", "</think>", "<tool_call>", "</tool_call>"]
+        );
+    }
+
+    #[test]
+    fn dropped_thinking() {
+        let spec = OutputSpec {
+            think: Some(("<think>".into(), "</think>".into())),
+            drop_thinking: true,
+            tools: None,
+        };
+        let mut p = OutputParser::new(&spec, false);
+        let o = p.feed("<think>x</think>y");
+        assert_eq!((o.thinking.as_str(), o.content.as_str()), ("", "y"));
+    }
+}
