@@ -529,3 +529,27 @@ mod tests {
         assert_eq!(resolve_num_ctx(Some(1), 4096, None), 4);
     }
 }
+
+#[cfg(test)]
+mod go_template_tests {
+    use crate::api::Message;
+    use crate::template::prompt;
+
+    #[test]
+    fn qwen3_go_template_thinks_and_takes_tools() {
+        let src = include_str!("../../tests/fixtures/templates/qwen3.gotmpl");
+        let t = prompt::parse(src).unwrap();
+        assert_eq!(
+            prompt::thinking_tags(&t),
+            Some(("<think>".to_owned(), "</think>".to_owned()))
+        );
+        assert!(prompt::capabilities(&t).tools);
+        let msgs = [Message::new("user", "Hi")];
+        let on = super::go_think(Some(&crate::api::Think::On));
+        let text = prompt::render_chat(&t, &msgs, &[], &on).unwrap();
+        assert!(text.ends_with("<|im_start|>assistant\n"), "{text:?}");
+        let off = super::go_think(Some(&crate::api::Think::Off));
+        let text = prompt::render_chat(&t, &msgs, &[], &off).unwrap();
+        assert!(text.ends_with("<think>\n\n</think>\n\n"), "{text:?}");
+    }
+}

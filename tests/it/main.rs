@@ -1,6 +1,7 @@
 //! Integration tests, compiled into one binary: the real `ollmlx` daemon, the real MLX runner on
 //! tiny models made at test time (tests/fixtures/make_models.py), and the CLI.
 
+mod agent;
 mod cli;
 mod gguf;
 mod hubs;

@@ -1,0 +1,334 @@
+//! Tool calling, thinking, structured output and log probabilities through the real daemon and
+//! both runners. The scripted fixture models (tests/fixtures/make_models.py) always answer the
+//! same way, from their weights: `tiny-agent` thinks "Let me check the weather." and then calls
+//! get_weather {"city": "Paris", "unit": "celsius"}; `tiny-thinker` thinks "The user wants a
+//! greeting." and answers "Hello there!". Each model exists three ways: MLX (Jinja template
+//! rendered by the Python runner), GGUF (Jinja rendered by llama-server) and GGUF with an Ollama
+//! Go TEMPLATE layer (rendered by the daemon).
+
+use crate::support::*;
+use serde_json::{json, Value};
+
+const AGENT: [&str; 3] = ["ollmlx-test/tiny-agent", "agent-gguf", "agent-go"];
+const THINKER: [&str; 3] = ["ollmlx-test/tiny-thinker", "thinker-gguf", "thinker-go"];
+
+struct Agents {
+    server: TestServer,
+    _dir: tempfile::TempDir,
+}
+
+fn agents() -> Option<Agents> {
+    let python = python()?;
+    llama_server()?;
+    let fx = fixtures(&python);
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("models");
+    let go =
+        std::fs::read_to_string(repo_root().join("tests/fixtures/templates/qwen3.gotmpl")).unwrap();
+    for (name, file) in [
+        ("agent", "tiny-agent-f32.gguf"),
+        ("thinker", "tiny-thinker-f32.gguf"),
+    ] {
+        let gguf = fx.join("gguf").join(file);
+        ollama_model(&store, &format!("{name}-gguf"), &gguf, &[]);
+        ollama_model(&store, &format!("{name}-go"), &gguf, &[("template", &go)]);
+    }
+    let server = TestServer::start(Options {
+        hub: fx.join("hub"),
+        python,
+        env: vec![
+            ("OLLAMA_MODELS".into(), store.display().to_string()),
+            ("OLLAMA_MAX_LOADED_MODELS".into(), "2".into()),
+        ],
+    });
+    Some(Agents { server, _dir: dir })
+}
+
+fn weather_tool() -> Value {
+    json!({"type": "function", "function": {
+        "name": "get_weather", "description": "The weather in a city",
+        "parameters": {"type": "object", "required": ["city"], "properties": {
+            "city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}}}}})
+}
+
+fn post(s: &TestServer, path: &str, body: Value) -> (u16, String) {
+    let r = s.post(path, body);
+    let status = r.status().as_u16();
+    (status, r.text().unwrap())
+}
+
+/// Streams a chat and gathers its channels: (thinking, content, tool calls, last line).
+fn chat_stream(s: &TestServer, body: Value) -> (String, String, Vec<Value>, Value) {
+    let (status, text) = post(s, "/api/chat", body);
+    assert_eq!(status, 200, "{text}");
+    let lines = ndjson(&text);
+    let (mut thinking, mut content, mut calls) = (String::new(), String::new(), Vec::new());
+    for l in &lines {
+        thinking += l["message"]["thinking"].as_str().unwrap_or("");
+        content += l["message"]["content"].as_str().unwrap();
+        if let Some(c) = l["message"]["tool_calls"].as_array() {
+            // Calls arrive whole, one per chunk, with no text beside them.
+            assert_eq!(c.len(), 1, "{l}");
+            assert_eq!(l["message"]["content"], "", "{l}");
+            calls.extend(c.iter().cloned());
+        }
+    }
+    (thinking, content, calls, lines.last().unwrap().clone())
+}
+
+fn assert_weather_call(call: &Value, index: u64) {
+    let f = &call["function"];
+    assert_eq!(f["name"], "get_weather", "{call}");
+    assert_eq!(f["index"], index, "{call}");
+    // Arguments are an object, in the model's key order.
+    let keys: Vec<&String> = f["arguments"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["city", "unit"], "{call}");
+    assert_eq!(f["arguments"], json!({"city": "Paris", "unit": "celsius"}));
+    let id = call["id"].as_str().unwrap();
+    assert!(id.starts_with("call_") && id.len() == 13, "{id}");
+}
+
+#[test]
+fn tool_calls_and_thinking_stream_split_from_every_runner() {
+    let Some(a) = agents() else { return };
+    let s = &a.server;
+    for model in AGENT {
+        let msgs = json!([{"role": "user", "content": "What is the weather in Paris?"}]);
+        let (thinking, content, calls, last) = chat_stream(
+            s,
+            json!({"model": model, "messages": msgs, "tools": [weather_tool()]}),
+        );
+        assert_eq!(thinking, "Let me check the weather.", "{model}");
+        assert_eq!(content, "", "{model}");
+        assert_eq!(calls.len(), 1, "{model}");
+        assert_weather_call(&calls[0], 0);
+        assert_eq!(last["done_reason"], "stop", "{model}");
+
+        // think: false: no reasoning, the call all the same.
+        let (thinking, _, calls, _) = chat_stream(
+            s,
+            json!({"model": model, "messages": msgs, "tools": [weather_tool()], "think": false}),
+        );
+        assert_eq!(thinking, "", "{model}");
+        assert_weather_call(&calls[0], 0);
+
+        // Not streamed: the same, gathered; then the tool's answer goes back.
+        let (status, text) = post(
+            s,
+            "/api/chat",
+            json!({"model": model, "messages": msgs,
+            "tools": [weather_tool()], "stream": false}),
+        );
+        assert_eq!(status, 200, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["message"]["thinking"], "Let me check the weather.");
+        assert_weather_call(&v["message"]["tool_calls"][0], 0);
+        let mut history = msgs.as_array().unwrap().clone();
+        history.push(v["message"].clone());
+        history.push(json!({"role": "tool", "tool_name": "get_weather", "content": "18 degrees"}));
+        let (status, text) = post(
+            s,
+            "/api/chat",
+            json!({"model": model, "messages": history,
+            "tools": [weather_tool()], "stream": false}),
+        );
+        assert_eq!(status, 200, "{model}: {text}");
+    }
+}
+
+#[test]
+fn thinking_models_split_reasoning_and_answer() {
+    let Some(a) = agents() else { return };
+    let s = &a.server;
+    for model in THINKER {
+        let msgs = json!([{"role": "user", "content": "Hi"}]);
+        let (thinking, content, calls, _) =
+            chat_stream(s, json!({"model": model, "messages": msgs}));
+        assert_eq!(
+            (thinking.as_str(), content.as_str()),
+            ("The user wants a greeting.", "Hello there!"),
+            "{model}"
+        );
+        assert!(calls.is_empty());
+        let (thinking, content, _, _) =
+            chat_stream(s, json!({"model": model, "messages": msgs, "think": false}));
+        assert_eq!(
+            (thinking.as_str(), content.as_str()),
+            ("", "Hello there!"),
+            "{model}"
+        );
+        // /api/generate has the same channels.
+        let (status, text) = post(
+            s,
+            "/api/generate",
+            json!({"model": model, "prompt": "Hi",
+            "think": "high", "stream": false}),
+        );
+        assert_eq!(status, 200, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["thinking"], "The user wants a greeting.", "{model}");
+        assert_eq!(v["response"], "Hello there!", "{model}");
+    }
+}
+
+#[test]
+fn capabilities_match_what_works() {
+    let Some(a) = agents() else { return };
+    let s = &a.server;
+    for model in AGENT.iter().chain(THINKER.iter()) {
+        let caps = s
+            .post("/api/show", json!({"model": model}))
+            .json::<Value>()
+            .unwrap()["capabilities"]
+            .clone();
+        let caps: Vec<&str> = caps
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        assert!(
+            caps.contains(&"tools") && caps.contains(&"thinking"),
+            "{model}: {caps:?}"
+        );
+    }
+    // tiny-llama's template takes neither.
+    let tiny = "ollmlx-test/tiny-llama";
+    let caps = s
+        .post("/api/show", json!({"model": tiny}))
+        .json::<Value>()
+        .unwrap()["capabilities"]
+        .clone();
+    assert_eq!(caps, json!(["completion"]));
+    let (status, text) = post(
+        s,
+        "/api/chat",
+        json!({"model": tiny,
+        "messages": [{"role": "user", "content": "hi"}], "tools": [weather_tool()]}),
+    );
+    assert_eq!(
+        (status, text.as_str()),
+        (
+            400,
+            r#"{"error":"\"ollmlx-test/tiny-llama\" does not support tools"}"#
+        )
+    );
+    let (status, text) = post(
+        s,
+        "/api/chat",
+        json!({"model": tiny,
+        "messages": [{"role": "user", "content": "hi"}], "think": true}),
+    );
+    assert_eq!(
+        (status, text.as_str()),
+        (
+            400,
+            r#"{"error":"\"ollmlx-test/tiny-llama\" does not support thinking"}"#
+        )
+    );
+    let (status, text) = post(
+        s,
+        "/api/chat",
+        json!({"model": tiny,
+        "messages": [{"role": "user", "content": "hi"}], "top_logprobs": 21}),
+    );
+    assert_eq!(
+        (status, text.as_str()),
+        (400, r#"{"error":"top_logprobs must be between 0 and 20"}"#)
+    );
+}
+
+#[test]
+fn openai_streams_tool_calls_with_index_and_reasoning() {
+    let Some(a) = agents() else { return };
+    let s = &a.server;
+    for model in AGENT {
+        let (status, text) = post(
+            s,
+            "/v1/chat/completions",
+            json!({"model": model, "stream": true,
+            "messages": [{"role": "user", "content": "Weather?"}], "tools": [weather_tool()]}),
+        );
+        assert_eq!(status, 200, "{text}");
+        let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
+        assert_eq!(*events.last().unwrap(), "data: [DONE]");
+        let chunks: Vec<Value> = events[..events.len() - 1]
+            .iter()
+            .map(|e| serde_json::from_str(e.strip_prefix("data: ").unwrap()).unwrap())
+            .collect();
+        assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+        let reasoning: String = chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"]["reasoning"].as_str())
+            .collect();
+        assert_eq!(reasoning, "Let me check the weather.", "{model}");
+        let calls: Vec<&Value> = chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"].get("tool_calls"))
+            .collect();
+        assert_eq!(calls.len(), 1, "{model}");
+        let call = &calls[0][0];
+        assert_eq!(call["index"], 0);
+        assert_eq!(call["type"], "function");
+        assert!(call["id"].as_str().unwrap().starts_with("call_"));
+        assert_eq!(call["function"]["name"], "get_weather");
+        let args: Value =
+            serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+        assert_eq!(args, json!({"city": "Paris", "unit": "celsius"}));
+        assert_eq!(
+            chunks.last().unwrap()["choices"][0]["finish_reason"],
+            "tool_calls"
+        );
+
+        // Not streamed, reasoning_effort "none": no reasoning, content null beside the call.
+        let (status, text) = post(
+            s,
+            "/v1/chat/completions",
+            json!({"model": model,
+            "messages": [{"role": "user", "content": "Weather?"}], "tools": [weather_tool()],
+            "reasoning_effort": "none"}),
+        );
+        assert_eq!(status, 200, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
+        assert!(v["choices"][0]["message"].get("reasoning").is_none(), "{v}");
+        assert_eq!(v["choices"][0]["message"]["content"], Value::Null);
+    }
+}
+
+#[test]
+fn logprobs_come_from_both_runners() {
+    let Some(a) = agents() else { return };
+    let s = &a.server;
+    for model in ["ollmlx-test/tiny-thinker", "thinker-gguf"] {
+        let (status, text) = post(
+            s,
+            "/api/chat",
+            json!({"model": model, "stream": false,
+            "messages": [{"role": "user", "content": "Hi"}], "logprobs": true, "top_logprobs": 3}),
+        );
+        assert_eq!(status, 200, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let lps = v["logprobs"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{model}: {v}"));
+        // One entry per generated token (the EOS that ended it is not text).
+        let n = v["eval_count"].as_u64().unwrap() as usize;
+        assert!(
+            lps.len() == n || lps.len() + 1 == n,
+            "{model}: {} vs {n}",
+            lps.len()
+        );
+        for lp in lps {
+            assert!(lp["logprob"].as_f64().unwrap() <= 0.0, "{lp}");
+            let top = lp["top_logprobs"].as_array().unwrap();
+            assert_eq!(top.len(), 3, "{lp}");
+            assert_eq!(
+                top[0]["token"], lp["token"],
+                "greedy picks the most likely: {lp}"
+            );
+        }
+        let text: String = lps.iter().map(|l| l["token"].as_str().unwrap()).collect();
+        assert!(text.contains("Hello there!"), "{model}: {text}");
+    }
+}
