@@ -33,6 +33,7 @@ fn agents() -> Option<Agents> {
         ollama_model(&store, &format!("{name}-gguf"), &gguf, &[]);
         ollama_model(&store, &format!("{name}-go"), &gguf, &[("template", &go)]);
     }
+    ollama_model(&store, "tiny-gguf", &fx.join("gguf/tiny-llama-f32.gguf"), &[]);
     let server = TestServer::start(Options {
         hub: fx.join("hub"),
         python,
@@ -331,4 +332,28 @@ fn logprobs_come_from_both_runners() {
         let text: String = lps.iter().map(|l| l["token"].as_str().unwrap()).collect();
         assert!(text.contains("Hello there!"), "{model}: {text}");
     }
+}
+
+#[test]
+fn structured_output_validates_on_both_runners() {
+    let Some(a) = agents() else { return };
+    let python = python().unwrap();
+    let out = std::process::Command::new(&python)
+        .arg(repo_root().join("tests/e2e/structured_check.py"))
+        .env("OLLAMA_HOST", &a.server.url)
+        .env("OLLMLX_TEST_MODELS", "tiny-gguf,ollmlx-test/tiny-llama")
+        .env("OLLMLX_TEST_THINKER", "thinker-gguf,ollmlx-test/tiny-thinker")
+        .env("OLLMLX_TEST_ASCII_STRINGS", "tiny-gguf")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+    // A thinking MLX model reasons before the constraint starts; GGUF answers without thinking.
+    assert!(
+        stdout.contains("ollmlx-test/tiny-thinker: thinking 'The user wants a greeting.'"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("thinker-gguf: thinking ''"), "{stdout}");
 }
