@@ -33,7 +33,12 @@ fn agents() -> Option<Agents> {
         ollama_model(&store, &format!("{name}-gguf"), &gguf, &[]);
         ollama_model(&store, &format!("{name}-go"), &gguf, &[("template", &go)]);
     }
-    ollama_model(&store, "tiny-gguf", &fx.join("gguf/tiny-llama-f32.gguf"), &[]);
+    ollama_model(
+        &store,
+        "tiny-gguf",
+        &fx.join("gguf/tiny-llama-f32.gguf"),
+        &[],
+    );
     let server = TestServer::start(Options {
         hub: fx.join("hub"),
         python,
@@ -342,7 +347,10 @@ fn structured_output_validates_on_both_runners() {
         .arg(repo_root().join("tests/e2e/structured_check.py"))
         .env("OLLAMA_HOST", &a.server.url)
         .env("OLLMLX_TEST_MODELS", "tiny-gguf,ollmlx-test/tiny-llama")
-        .env("OLLMLX_TEST_THINKER", "thinker-gguf,ollmlx-test/tiny-thinker")
+        .env(
+            "OLLMLX_TEST_THINKER",
+            "thinker-gguf,ollmlx-test/tiny-thinker",
+        )
         .env("OLLMLX_TEST_ASCII_STRINGS", "tiny-gguf")
         .output()
         .unwrap();
@@ -356,4 +364,19 @@ fn structured_output_validates_on_both_runners() {
         "{stdout}"
     );
     assert!(stdout.contains("thinker-gguf: thinking ''"), "{stdout}");
+}
+
+#[test]
+fn official_openai_sdk_calls_tools_and_reads_reasoning() {
+    let Some(a) = agents() else { return };
+    let out = std::process::Command::new(python().unwrap())
+        .arg(repo_root().join("tests/e2e/openai_tools_check.py"))
+        .env("OLLAMA_HOST", &a.server.url)
+        .env("OLLMLX_TEST_MODELS", AGENT.join(","))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("all checks passed"), "{stdout}");
 }
