@@ -36,8 +36,9 @@ import mlx.core as mx
 from mlx_lm import load
 from mlx_lm.generate import generate_step, generation_stream, wired_limit
 
-from . import facts, log, protocol, templates
-from .protocol import CompletionRequest, RequestError
+from . import constrain, facts, log, protocol, templates
+from .logprobs import LogprobTrail, token_bytes_of
+from .protocol import ChatExtras, CompletionRequest, RequestError
 from .sampling import logits_processors_for, sampler_for
 from .stops import StopMatcher
 
@@ -61,6 +62,7 @@ class Job:
         self.events: queue.Queue = queue.Queue()
         self._cancel = threading.Event()
         self.prompt: list[int] = []
+        self.matcher: Any = None  # the compiled ``format`` (an llguidance LLMatcher), if any
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -91,6 +93,7 @@ class _Sequence:
     last_ns: int = 0
     count: int = 0  # generated tokens, including an EOS that ended the sequence
     generated: list[int] = field(default_factory=list)
+    logprobs: LogprobTrail | None = None  # only when the request asked for logprobs
 
     @property
     def seeded(self) -> bool:
@@ -179,10 +182,10 @@ class Engine:
         self._check_vocab(tokens, "tokens")
         return self.tokenizer.decode(tokens)
 
-    def render(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    def render(self, messages: list[dict[str, Any]], extras: ChatExtras) -> dict[str, Any]:
         return {
-            "prompt": templates.render_text(self.tokenizer, messages),
-            "tokens": templates.render_tokens(self.tokenizer, messages),
+            "prompt": templates.render_text(self.tokenizer, messages, extras),
+            "tokens": templates.render_tokens(self.tokenizer, messages, extras),
         }
 
     def embed(self, req: protocol.EmbedRequest) -> dict[str, Any]:
@@ -256,6 +259,10 @@ class Engine:
         self.vocab_size = int(text_cfg.get("vocab_size") or config.get("vocab_size") or 0)
         self.vocab_size = self.vocab_size or len(self.tokenizer)
         self.eos_ids = set(self.tokenizer.eos_token_ids)
+        self.llg_tokenizer = constrain.build_tokenizer(
+            self.tokenizer, self.vocab_size, self.eos_ids
+        )
+        self.token_bytes = token_bytes_of(self.tokenizer, self.llg_tokenizer)
         self.load_ms = int((time.monotonic() - start) * 1000)
 
     def _warmup(self) -> None:
@@ -314,6 +321,8 @@ class Engine:
         req = job.req
         try:
             job.prompt, dropped = self._prompt_tokens(req)
+            if req.format is not None:
+                job.matcher = constrain.compile_schema(self.llg_tokenizer, req.format)
         except RequestError as exc:
             job.events.put(exc)
             return
@@ -322,15 +331,19 @@ class Engine:
             return
         if dropped:
             log.warning("truncated chat history to fit num_ctx", id=req.id, dropped=dropped)
-        job.events.put(protocol.start_event(len(job.prompt), dropped))
+        job.events.put(protocol.start_event(len(job.prompt), dropped, self._thinking(job)))
         self._waiting.append(job)
+
+    def _thinking(self, job: Job) -> bool:
+        tags = job.req.think_tags
+        return tags is not None and templates.opens_thinking(self.tokenizer, job.prompt, tags[0])
 
     def _prompt_tokens(self, req: CompletionRequest) -> tuple[list[int], int]:
         num_ctx = req.options.num_ctx
         self._check_vocab(req.context, "context")
         budget = num_ctx - len(req.context)
         if req.messages is not None:
-            render = functools.partial(templates.render_tokens, self.tokenizer)
+            render = functools.partial(templates.render_tokens, self.tokenizer, extras=req.extras)
             tokens, dropped = templates.fit_messages(
                 render, req.messages, budget, num_ctx, req.truncate
             )
@@ -379,16 +392,33 @@ class Engine:
             stops=StopMatcher(opts.stop),
             started_ns=time.monotonic_ns(),
         )
+        if job.req.logprobs:
+            seq.logprobs = LogprobTrail(job.req.top_logprobs, self.token_bytes)
         seq.gen = generate_step(
             mx.array(job.prompt),
             self.model,
             max_tokens=limit,
             sampler=sampler_for(opts, self.vocab_size),
-            logits_processors=logits_processors_for(opts),
+            logits_processors=self._processors(job),
             prompt_progress_callback=seq.check_cancel,
             prefill_step_size=PREFILL_STEP_SIZE,
         )
         return seq
+
+    def _processors(self, job: Job) -> list[Callable[[mx.array, mx.array], mx.array]]:
+        """Penalties, then the ``format`` constraint last, so a masked token stays at -inf."""
+        processors = logits_processors_for(job.req.options)
+        if job.matcher is not None:
+            processors.append(
+                constrain.Constraint(
+                    job.matcher,
+                    self.llg_tokenizer,
+                    len(job.prompt),
+                    self.eos_ids,
+                    after=job.req.constrain_after,
+                )
+            )
+        return processors
 
     def _step(self, seq: _Sequence) -> None:
         """Advance one sequence by one token (its first call also runs the prefill)."""
@@ -396,7 +426,7 @@ class Engine:
             self._finish(seq, "cancel")
             return
         try:
-            token, _ = next(seq.gen)
+            token, logprobs = next(seq.gen)
         except Cancelled:
             self._finish(seq, "cancel")
             return
@@ -416,6 +446,8 @@ class Engine:
             self._finish(seq, "stop")
             return
         seq.generated.append(token)
+        if seq.logprobs is not None:
+            seq.logprobs.add(token, logprobs)
         seq.detok.add_token(token)
         text, hit = seq.stops.feed(seq.detok.last_segment)
         self._emit(seq, text)
@@ -424,9 +456,15 @@ class Engine:
         elif seq.count >= seq.limit:
             self._finish(seq, "length")
 
-    def _emit(self, seq: _Sequence, text: str) -> None:
-        if text:
-            seq.job.events.put(protocol.chunk_event(text))
+    def _emit(self, seq: _Sequence, text: str, final: bool = False) -> None:
+        """Send ``text`` with the logprobs of the tokens it completes. ``final``: also send
+        entries whose text never came (held back, then dropped by a stop string or empty), in a
+        chunk with empty content, so every generated token but a final EOS has one entry."""
+        if not text and not (final and seq.logprobs is not None):
+            return
+        entries = seq.logprobs.take() if seq.logprobs is not None else None
+        if text or entries:
+            seq.job.events.put(protocol.chunk_event(text, entries))
 
     def _finish(self, seq: _Sequence, reason: str, stopped_by_string: bool = False) -> None:
         self._remove(seq)
@@ -437,6 +475,8 @@ class Engine:
             text, hit = seq.stops.feed(seq.detok.last_segment)
             self._emit(seq, text if hit else text + seq.stops.flush())
             reason = "stop" if hit else reason
+        if reason != "cancel":
+            self._emit(seq, "", final=True)
         now = time.monotonic_ns()
         first = seq.first_ns or now
         req = seq.job.req

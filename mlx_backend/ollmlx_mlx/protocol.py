@@ -47,6 +47,35 @@ class Options:
 # Ollama's type names, used in its error messages (`option "x" must be of type float`).
 _KINDS = {f.name: f.type for f in dataclasses.fields(Options)}
 
+# ``format: "json"``: any JSON object, as in Ollama.
+JSON_OBJECT_SCHEMA: dict[str, Any] = {"type": "object"}
+MAX_TOP_LOGPROBS = 20
+# Arguments of ``apply_chat_template`` that the runner sets itself; a template kwarg may not
+# override them.
+_RESERVED_TEMPLATE_KWARGS = frozenset(
+    {
+        "conversation",
+        "messages",
+        "tools",
+        "tokenize",
+        "add_generation_prompt",
+        "return_dict",
+        "chat_template",
+    }
+)
+
+
+@dataclass(frozen=True)
+class ChatExtras:
+    """What a chat request adds to the template call: ``tools`` and extra template kwargs."""
+
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    template_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def template_args(self) -> dict[str, Any]:
+        """Keyword arguments for ``apply_chat_template`` (no ``tools`` key when there are none)."""
+        return {**self.template_kwargs, **({"tools": self.tools} if self.tools else {})}
+
 
 @dataclass
 class CompletionRequest:
@@ -60,6 +89,12 @@ class CompletionRequest:
     truncate: bool = True
     return_context: bool = False
     ignored_options: list[str] = field(default_factory=list)
+    extras: ChatExtras = field(default_factory=ChatExtras)
+    format: dict[str, Any] | None = None  # a JSON schema; "json" is JSON_OBJECT_SCHEMA
+    constrain_after: str | None = None
+    logprobs: bool = False
+    top_logprobs: int = 0
+    think_tags: tuple[str, str] | None = None
 
 
 def parse_options(raw: Any) -> tuple[Options, list[str]]:
@@ -127,7 +162,58 @@ def parse_completion(body: Any) -> CompletionRequest:
         truncate=_bool(body, "truncate", True),
         return_context=_bool(body, "return_context", False),
         ignored_options=ignored,
+        extras=parse_extras(body),
+        format=parse_format(body.get("format")),
+        constrain_after=_optional_text(body, "constrain_after"),
+        logprobs=_bool(body, "logprobs", False),
+        top_logprobs=parse_top_logprobs(body.get("top_logprobs")),
+        think_tags=parse_think_tags(body.get("think_tags")),
     )
+
+
+def parse_extras(body: dict[str, Any]) -> ChatExtras:
+    """``tools`` (an array of objects) and ``template_kwargs`` (an object); both optional."""
+    tools = body.get("tools") or []
+    if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
+        raise RequestError('"tools" must be an array of objects')
+    kwargs = body.get("template_kwargs") or {}
+    if not isinstance(kwargs, dict):
+        raise RequestError('"template_kwargs" must be an object')
+    reserved = sorted(_RESERVED_TEMPLATE_KWARGS.intersection(kwargs))
+    if reserved:
+        raise RequestError(f'"template_kwargs" may not set {", ".join(reserved)}')
+    return ChatExtras(tools=tools, template_kwargs=kwargs)
+
+
+def parse_format(raw: Any) -> dict[str, Any] | None:
+    """``null`` (free text), ``"json"`` (any JSON object) or a JSON schema object.
+
+    Only the shape is checked here; the schema itself is compiled (and refused with a 400 if
+    llguidance cannot use it) when the engine admits the request.
+    """
+    if raw is None:
+        return None
+    if raw == "json":
+        return JSON_OBJECT_SCHEMA
+    if not isinstance(raw, dict):
+        raise RequestError('"format" must be null, "json" or a JSON schema object')
+    return raw
+
+
+def parse_top_logprobs(raw: Any) -> int:
+    if raw is None:
+        return 0
+    if not isinstance(raw, int) or isinstance(raw, bool) or not 0 <= raw <= MAX_TOP_LOGPROBS:
+        raise RequestError(f'"top_logprobs" must be an integer from 0 to {MAX_TOP_LOGPROBS}')
+    return raw
+
+
+def parse_think_tags(raw: Any) -> tuple[str, str] | None:
+    if raw is None:
+        return None
+    if not (isinstance(raw, list) and len(raw) == 2 and all(isinstance(t, str) and t for t in raw)):
+        raise RequestError('"think_tags" must be an array of two non-empty strings')
+    return raw[0], raw[1]
 
 
 def parse_messages(raw: Any) -> list[dict[str, Any]]:
@@ -196,14 +282,23 @@ def parse_detokenize(body: Any) -> list[int]:
     return parse_tokens(_object(body).get("tokens"), "tokens")
 
 
-def parse_render(body: Any) -> list[dict[str, Any]]:
-    return parse_messages(_object(body).get("messages"))
+def parse_render(body: Any) -> tuple[list[dict[str, Any]], ChatExtras]:
+    """``{"messages": [...], "tools"?: [...], "template_kwargs"?: {...}}``."""
+    body = _object(body)
+    return parse_messages(body.get("messages")), parse_extras(body)
 
 
 def _object(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise RequestError("request body must be a JSON object")
     return body
+
+
+def _optional_text(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise RequestError(f'"{key}" must be a non-empty string')
+    return value
 
 
 def _bool(body: dict[str, Any], key: str, default: bool) -> bool:
@@ -221,16 +316,24 @@ def warn_ignored(req: CompletionRequest) -> None:
 # ---- events (one JSON object per NDJSON line) ------------------------------------------------
 
 
-def start_event(prompt_tokens: int, truncated_messages: int) -> dict[str, Any]:
-    return {
+def start_event(prompt_tokens: int, truncated_messages: int, thinking: bool = False) -> dict:
+    """``thinking`` (the prompt ends inside an open reasoning block) appears only when true."""
+    ev: dict[str, Any] = {
         "event": "start",
         "prompt_tokens": prompt_tokens,
         "truncated_messages": truncated_messages,
     }
+    if thinking:
+        ev["thinking"] = True
+    return ev
 
 
-def chunk_event(content: str) -> dict[str, Any]:
-    return {"event": "chunk", "content": content}
+def chunk_event(content: str, logprobs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``logprobs`` (one entry per token whose text is in this chunk) only when asked for."""
+    ev: dict[str, Any] = {"event": "chunk", "content": content}
+    if logprobs is not None:
+        ev["logprobs"] = logprobs
+    return ev
 
 
 def done_event(

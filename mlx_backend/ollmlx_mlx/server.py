@@ -116,9 +116,9 @@ class Handler(BaseHTTPRequestHandler):
         self._json(200, {"text": self.server.engine.call(self.server.engine.detokenize, tokens)})
 
     def render(self) -> None:
-        messages = protocol.parse_render(self._body())
+        messages, extras = protocol.parse_render(self._body())
         self._require_ready()
-        self._json(200, self.server.engine.call(self.server.engine.render, messages))
+        self._json(200, self.server.engine.call(self.server.engine.render, messages, extras))
 
     def embed(self) -> None:
         req = protocol.parse_embed(self._body())

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import log
-from .protocol import RequestError
+from .protocol import ChatExtras, RequestError
 
 # Used only when the model ships no template at all (base models): "role: content" lines, then
 # an open assistant turn, which is what mlx_lm.server falls back to as well.
@@ -59,24 +59,51 @@ def _template_file(model_dir: Path) -> tuple[str | None, str]:
     return None, ""
 
 
-def render_text(tokenizer: Any, messages: list[dict[str, Any]]) -> str:
-    """The prompt text for ``messages`` (for ``/v1/render``)."""
+def render_text(
+    tokenizer: Any, messages: list[dict[str, Any]], extras: ChatExtras | None = None
+) -> str:
+    """The prompt text for ``messages`` (for ``/v1/render``).
+
+    ``extras`` (tools, template kwargs such as ``enable_thinking``) reach the template as keyword
+    arguments. An explicit ``enable_thinking`` wins over mlx_lm's default (``has_thinking``),
+    which the wrapper applies only when the key is absent. The plain fallback ignores them.
+    """
+    kwargs = (extras or ChatExtras()).template_args()
     if tokenizer.chat_template:
-        return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False, **kwargs
+        )
     lines = [f"{m['role']}: {m['content']}" for m in messages]
     return "\n".join(lines + [_FALLBACK_ASSISTANT])
 
 
-def render_tokens(tokenizer: Any, messages: list[dict[str, Any]]) -> list[int]:
-    """Prompt token ids for ``messages``.
+def render_tokens(
+    tokenizer: Any, messages: list[dict[str, Any]], extras: ChatExtras | None = None
+) -> list[int]:
+    """Prompt token ids for ``messages`` (``extras`` as in ``render_text``).
 
     With a template, ``apply_chat_template(tokenize=True)`` is used rather than encoding the
     rendered text, because templates already emit BOS and encoding would add a second one.
     """
     if tokenizer.chat_template:
-        ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+        kwargs = (extras or ChatExtras()).template_args()
+        ids = tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=True, **kwargs
+        )
         return list(ids)
     return list(tokenizer.encode(render_text(tokenizer, messages), add_special_tokens=True))
+
+
+# Tokens decoded from the end of a prompt to see whether it opens a reasoning block: enough for
+# any opening tag plus the whitespace a template puts after it.
+_TAIL_TOKENS = 64
+
+
+def opens_thinking(tokenizer: Any, prompt: list[int], open_tag: str) -> bool:
+    """True when the prompt text, right-trimmed of whitespace, ends with ``open_tag``: the
+    template already opened the reasoning block, so the output starts inside it."""
+    tail = tokenizer.decode(prompt[-_TAIL_TOKENS:])
+    return tail.rstrip().endswith(open_tag)
 
 
 def context_error(total: int, num_ctx: int) -> RequestError:

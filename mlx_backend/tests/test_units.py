@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from ollmlx_mlx.constrain import close_objects
 from ollmlx_mlx.facts import capabilities
-from ollmlx_mlx.protocol import Options, RequestError, parse_completion, parse_options
+from ollmlx_mlx.protocol import (
+    Options,
+    RequestError,
+    chunk_event,
+    parse_completion,
+    parse_options,
+    start_event,
+)
 from ollmlx_mlx.stops import StopMatcher
 from ollmlx_mlx.templates import fit_messages
 
@@ -121,3 +129,71 @@ def test_capabilities_from_template() -> None:
     think = "{{ '<think>' }}{{ reasoning }}{{ '</think>' }}"
     assert capabilities(think) == ["completion", "thinking"]
     assert capabilities("<think> without an end") == ["completion"]
+
+
+def test_issue5_fields_parse_into_the_request() -> None:
+    """The body the daemon sends for structured output, logprobs, tools and thinking."""
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    req = parse_completion(
+        {
+            "messages": [{"role": "user", "content": "hi"}],
+            "tools": tools,
+            "template_kwargs": {"enable_thinking": False, "reasoning_effort": "high"},
+            "format": {"type": "object", "properties": {"a": {"type": "integer"}}},
+            "constrain_after": "</think>",
+            "logprobs": True,
+            "top_logprobs": 3,
+            "think_tags": ["<think>", "</think>"],
+        }
+    )
+    assert req.extras.template_args() == {
+        "enable_thinking": False,
+        "reasoning_effort": "high",
+        "tools": tools,
+    }
+    assert req.format == {"type": "object", "properties": {"a": {"type": "integer"}}}
+    assert (req.constrain_after, req.logprobs, req.top_logprobs) == ("</think>", True, 3)
+    assert req.think_tags == ("<think>", "</think>")
+
+
+def test_issue5_fields_default_to_off() -> None:
+    req = parse_completion({"prompt": "x", "format": None, "tools": [], "template_kwargs": None})
+    assert req.extras.template_args() == {}  # no tools kwarg at all
+    assert (req.format, req.constrain_after, req.logprobs, req.top_logprobs) == (
+        None,
+        None,
+        False,
+        0,
+    )
+    assert req.think_tags is None
+    assert parse_completion({"prompt": "x", "format": "json"}).format == {"type": "object"}
+
+
+def test_event_shapes() -> None:
+    assert start_event(3, 0) == {"event": "start", "prompt_tokens": 3, "truncated_messages": 0}
+    assert start_event(3, 1, thinking=True)["thinking"] is True
+    assert chunk_event("a") == {"event": "chunk", "content": "a"}
+    entry = {"token": "a", "logprob": -0.5, "bytes": [97]}
+    assert chunk_event("a", [entry]) == {"event": "chunk", "content": "a", "logprobs": [entry]}
+
+
+def test_close_objects_defaults_additional_properties_to_false() -> None:
+    point = {"type": "object", "properties": {"x": {"type": "integer"}}}
+    schema = {
+        "type": "object",
+        "properties": {"p": point, "properties": point},  # a property named "properties"
+        "$defs": {"q": point},
+        "anyOf": [point],
+        "items": point,
+        "additionalProperties": True,  # an explicit value is kept
+    }
+    closed = close_objects(schema)
+    assert closed["additionalProperties"] is True
+    for sub in (closed["properties"]["p"], closed["properties"]["properties"]):
+        assert sub["additionalProperties"] is False
+    assert closed["$defs"]["q"]["additionalProperties"] is False
+    assert closed["anyOf"][0]["additionalProperties"] is False
+    assert closed["items"]["additionalProperties"] is False
+    assert "additionalProperties" not in closed["properties"]  # the map itself is not a schema
+    assert "additionalProperties" not in point  # the input is not modified
+    assert close_objects({"type": "object"}) == {"type": "object"}  # "json": any object

@@ -147,6 +147,16 @@ def check(model: str, name: str, schema: dict, reply: dict, content: str) -> Non
         sys.exit(f"{model} / {name}: {value!r} does not validate: {e.message}")
 
 
+def check_any_object(model: str, name: str, reply: dict, content: str) -> None:
+    """`"json"` cannot be bounded: a random model may stay inside its first string until
+    num_predict. A finished reply must be an object; a cut one must at least open one (the
+    bounded schemas above are the real proof of the constraint)."""
+    if reply.get("done_reason") == "stop":
+        check(model, name, {"type": "object"}, reply, content)
+    else:
+        assert content.lstrip().startswith("{"), (model, name, content)
+
+
 def native(model: str) -> int:
     n = 0
     all_schemas = schemas(model in ASCII_STRINGS)
@@ -156,7 +166,7 @@ def native(model: str) -> int:
             check(model, name, schema, reply, reply["message"]["content"])
             n += 1
     reply = chat(model, "json", options={"temperature": 1.0, "seed": 3})
-    check(model, "json", {"type": "object"}, reply, reply["message"]["content"])
+    check_any_object(model, "json", reply, reply["message"]["content"])
     # The same through /api/generate, streamed.
     body = {"model": model, "prompt": "Hi", "format": all_schemas["enum"], "options": {"seed": 1}}
     r = httpx.post(f"{HOST}/api/generate", json=body, timeout=600)
@@ -191,8 +201,10 @@ def via_openai(model: str) -> None:
         max_tokens=400,
         stream=True,
     )
-    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
-    check(model, "openai json_object", {"type": "object"}, {"done_reason": "stop"}, text)
+    chunks = [c for c in stream if c.choices]
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    reason = {"stop": "stop", "length": "length"}[chunks[-1].choices[0].finish_reason]
+    check_any_object(model, "openai json_object", {"done_reason": reason}, text)
 
 
 def refusals(model: str) -> None:
