@@ -10,9 +10,13 @@ is left out). It prints the median of each and the ratio constrained / free (goa
 The schema has unbounded strings and arrays, so a model that does not end on its own (the
 random-weight test model) decodes the whole budget in both modes and the two do the same work.
 
+With ``--gguf`` it measures the same A/B on llama-server (GGUF; the schema becomes a llama.cpp
+grammar), started directly with the daemon's flags, after the MLX runs.
+
 Usage (from the repository root, after `scripts/test.sh` made the venv and fixtures):
 
     .venv/bin/python bench/constrained.py                  # tiny test model, 256 tokens, 10 rounds
+    .venv/bin/python bench/constrained.py --gguf target/fixtures/gguf/tiny-llama-f32.gguf
     .venv/bin/python bench/constrained.py --hub ~/.cache/huggingface/hub \\
         --model mlx-community/Llama-3.2-1B-Instruct-4bit --tokens 256 --rounds 10
 """
@@ -77,6 +81,70 @@ def decode_rate(port: int, token: str, body: dict) -> tuple[float, int, str]:
     return rate, done["eval_count"], done["done_reason"]
 
 
+def gguf_rate(port: int, body: dict) -> tuple[float, int, str]:
+    """One llama-server completion; returns (decode tokens/s, tokens, stop type)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    conn.request("POST", "/completion", json.dumps(body), {"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    v = json.loads(resp.read())
+    conn.close()
+    if resp.status != 200:
+        raise RuntimeError(f"HTTP {resp.status}: {v}")
+    t = v["timings"]
+    return t["predicted_per_second"], t["predicted_n"], v.get("stop_type", "")
+
+
+def gguf_ab(args: argparse.Namespace) -> tuple[list[float], list[float]]:
+    """The A/B on llama-server: free text against `json_schema`, same prompt and budget."""
+    import socket
+    import subprocess
+    import time
+
+    binary = (
+        args.llama_server
+        or subprocess.check_output([str(ROOT / "scripts/build-llama-server.sh")], text=True).strip()
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    flags = ["--no-webui", "--offline", "--no-context-shift", "-c", "2048", "-np", "1"]
+    server = subprocess.Popen(
+        [binary, "--model", str(args.gguf), "--port", str(port), *flags, "-t", str(args.threads)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(600):
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/health")
+                if conn.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        prompt = "\n".join(m["content"] for m in PROMPT)
+        base = {"prompt": prompt, "n_predict": args.tokens, "temperature": args.temperature}
+        constrained_body = {**base, "json_schema": SCHEMA}
+        gguf_rate(port, base)
+        gguf_rate(port, constrained_body)
+        free, constrained = [], []
+        for i in range(args.rounds):
+            f = gguf_rate(port, base)
+            c = gguf_rate(port, constrained_body)
+            free.append(f[0])
+            constrained.append(c[0])
+            print(
+                f"gguf round {i + 1}: free {f[0]:8.1f} tok/s ({f[1]} tokens, {f[2]}), "
+                f"constrained {c[0]:8.1f} tok/s ({c[1]} tokens, {c[2]})",
+                flush=True,
+            )
+        return free, constrained
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--hub", type=Path, default=ROOT / "target/fixtures/hub")
@@ -85,6 +153,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--temperature", type=float, default=0.0)
     ap.add_argument("--python", default=sys.executable, help="the Python with mlx-lm")
+    ap.add_argument("--gguf", type=Path, default=None, help="also measure llama-server on this")
+    ap.add_argument("--llama-server", default=None)
+    ap.add_argument("--threads", type=int, default=2, help="llama-server -t")
     args = ap.parse_args()
 
     base = {
@@ -113,6 +184,12 @@ def main() -> None:
     print(f"model {args.model}, {args.tokens} tokens, {args.rounds} rounds, {platform.machine()}")
     print(f"decode tok/s (median): free {f_med:.1f}, constrained {c_med:.1f}")
     print(f"ratio constrained/free: {c_med / f_med:.3f} (goal >= 0.8)")
+    if args.gguf:
+        free, constrained = gguf_ab(args)
+        f_med, c_med = statistics.median(free), statistics.median(constrained)
+        print(f"GGUF {args.gguf.name} on llama-server -t {args.threads}:")
+        print(f"decode tok/s (median): free {f_med:.1f}, constrained {c_med:.1f}")
+        print(f"ratio constrained/free: {c_med / f_med:.3f} (goal >= 0.8)")
 
 
 if __name__ == "__main__":

@@ -280,7 +280,8 @@ pub fn chat_template(dir: &Path) -> Option<String> {
 pub fn capabilities(template: Option<&str>) -> Vec<String> {
     let mut caps = vec!["completion".to_owned()];
     if let Some(t) = template {
-        if t.contains("tools") || t.contains("tool_call") {
+        // The same test the request path uses (crate::server::infer::TemplateTraits).
+        if crate::output::ToolFormat::detect(t).is_some() {
             caps.push("tools".into());
         }
         if t.contains("<think>") && t.contains("</think>") {
