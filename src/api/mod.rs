@@ -2,6 +2,7 @@
 //! speaks, shared by the server and the CLI client. No axum, no tokio, no logic beyond parsing the
 //! few value types Ollama gives their own syntax (`keep_alive`, `options`).
 
+pub mod anthropic;
 pub mod chat;
 pub mod create;
 pub mod embed;
@@ -10,6 +11,7 @@ pub mod generate;
 pub mod models;
 pub mod openai;
 pub mod options;
+pub mod responses;
 pub mod time;
 pub mod tools;
 

@@ -384,72 +384,48 @@ impl Runner for LlamaRunner {
             body["n_probs"] = json!(n.max(1));
         }
         let top_n = req.logprobs.unwrap_or(0) as usize;
-        let resp = self.endpoint.post("/completion", &body).await?;
-        let prompt_len = prompt.len() as u64;
-        let generated = Arc::new(Mutex::new(Vec::<i64>::new()));
-        let context_prefix = req.return_context.then_some(prompt);
-        let mut started = false;
-        let parse = move |line: &str| -> Result<Vec<RunnerEvent>, RunnerError> {
-            let Some(data) = line.strip_prefix("data:") else {
-                return Ok(Vec::new());
-            };
-            let v: Value = serde_json::from_str(data.trim())
-                .map_err(|e| RunnerError::Failed(format!("bad line from llama-server: {e}")))?;
-            if let Some(e) = v.get("error") {
-                let msg = e["message"]
-                    .as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| e.to_string());
-                return Err(RunnerError::Failed(msg));
-            }
-            let mut out = Vec::new();
-            if !started {
-                started = true;
-                out.push(RunnerEvent::Start {
-                    prompt_tokens: prompt_len,
-                    thinking,
-                });
-            }
-            if let Some(toks) = v["tokens"].as_array() {
-                generated
-                    .lock()
-                    .unwrap()
-                    .extend(toks.iter().filter_map(Value::as_i64));
-            }
-            let content = v["content"].as_str().unwrap_or_default();
-            let logprobs = v["completion_probabilities"]
-                .as_array()
-                .map(|ps| ps.iter().map(|p| logprob(p, top_n)).collect())
-                .unwrap_or_default();
-            if !content.is_empty() || v["completion_probabilities"].is_array() {
-                out.push(RunnerEvent::Chunk {
-                    content: content.to_owned(),
-                    logprobs,
-                });
-            }
-            if v["stop"].as_bool() == Some(true) {
-                let t = &v["timings"];
-                let ms_to_ns = |k: &str| (t[k].as_f64().unwrap_or(0.0) * 1e6) as u64;
-                let n = |k: &str| t[k].as_u64().unwrap_or(0);
-                let reason = match v["stop_type"].as_str() {
-                    Some("limit") => "length",
-                    _ => "stop",
-                };
-                out.push(RunnerEvent::Done(Done {
-                    done_reason: reason.into(),
-                    prompt_eval_count: n("cache_n") + n("prompt_n"),
-                    prompt_eval_duration: ms_to_ns("prompt_ms"),
-                    eval_count: n("predicted_n"),
-                    eval_duration: ms_to_ns("predicted_ms"),
-                    context: context_prefix.clone().map(|mut c| {
-                        c.extend(generated.lock().unwrap().iter());
-                        c
-                    }),
-                }));
-            }
-            Ok(out)
+        // A thinking model with a format reasons freely first: llama-server cannot start a
+        // grammar after free text, so generation stops at the closing tag and resumes from there
+        // with the schema (what Ollama does too).
+        let two_phase = match (&req.format, &req.constrain_after) {
+            (Some(_), Some(close)) => Some(close.clone()),
+            _ => None,
         };
-        Ok(self.endpoint.events(resp, Box::new(parse)))
+        let mut first_body = body.clone();
+        if let Some(close) = &two_phase {
+            if let Some(o) = first_body.as_object_mut() {
+                o.remove("json_schema");
+            }
+            let mut stop = o.stop.clone();
+            stop.push(close.clone());
+            first_body["stop"] = json!(stop);
+        }
+        let resp = self.endpoint.post("/completion", &first_body).await?;
+        let first = self.endpoint.events(
+            resp,
+            sse_parser(SseOptions {
+                prompt: prompt.clone(),
+                return_context: req.return_context,
+                top_n,
+                thinking: Some(thinking),
+                reveal_stop: two_phase.clone(),
+            }),
+        );
+        Ok(match two_phase {
+            None => first,
+            Some(close) => then_constrained(
+                self.endpoint.clone(),
+                first,
+                SecondPhase {
+                    close,
+                    prompt,
+                    body,
+                    n_predict,
+                    top_n,
+                    return_context: req.return_context,
+                },
+            ),
+        })
     }
 
     async fn tokenize(&self, text: &str) -> Result<Vec<i64>, RunnerError> {
@@ -531,5 +507,261 @@ impl Runner for LlamaRunner {
 
     async fn close(&self) {
         self.process.terminate(STOP_GRACE).await;
+    }
+}
+
+/// How to read one llama-server `/completion` SSE stream.
+struct SseOptions {
+    prompt: Vec<i64>,
+    return_context: bool,
+    /// Alternatives kept per token when logprobs were asked for.
+    top_n: usize,
+    /// `Some`: emit the start event (whether the prompt opened the reasoning).
+    thinking: Option<bool>,
+    /// When generation stops on this stop word, emit it as text before the end.
+    reveal_stop: Option<String>,
+}
+
+/// Turns llama-server's SSE lines into runner events.
+fn sse_parser(o: SseOptions) -> super::endpoint::LineParser {
+    let prompt_len = o.prompt.len() as u64;
+    let generated = Arc::new(Mutex::new(Vec::<i64>::new()));
+    let context_prefix = o.return_context.then_some(o.prompt);
+    let mut start = o.thinking;
+    Box::new(move |line: &str| -> Result<Vec<RunnerEvent>, RunnerError> {
+        let Some(data) = line.strip_prefix("data:") else {
+            return Ok(Vec::new());
+        };
+        let v: Value = serde_json::from_str(data.trim())
+            .map_err(|e| RunnerError::Failed(format!("bad line from llama-server: {e}")))?;
+        if let Some(e) = v.get("error") {
+            let msg = e["message"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| e.to_string());
+            return Err(RunnerError::Failed(msg));
+        }
+        let mut out = Vec::new();
+        if let Some(thinking) = start.take() {
+            out.push(RunnerEvent::Start {
+                prompt_tokens: prompt_len,
+                thinking,
+            });
+        }
+        if let Some(toks) = v["tokens"].as_array() {
+            generated
+                .lock()
+                .unwrap()
+                .extend(toks.iter().filter_map(Value::as_i64));
+        }
+        let content = v["content"].as_str().unwrap_or_default();
+        let logprobs = v["completion_probabilities"]
+            .as_array()
+            .map(|ps| ps.iter().map(|p| logprob(p, o.top_n)).collect())
+            .unwrap_or_default();
+        if !content.is_empty() || v["completion_probabilities"].is_array() {
+            out.push(RunnerEvent::Chunk {
+                content: content.to_owned(),
+                logprobs,
+            });
+        }
+        if v["stop"].as_bool() == Some(true) {
+            let word = v["stopping_word"].as_str().unwrap_or_default();
+            if v["stop_type"] == "word" && o.reveal_stop.as_deref() == Some(word) {
+                out.push(RunnerEvent::Chunk {
+                    content: word.to_owned(),
+                    logprobs: Vec::new(),
+                });
+            }
+            let t = &v["timings"];
+            let ms_to_ns = |k: &str| (t[k].as_f64().unwrap_or(0.0) * 1e6) as u64;
+            let n = |k: &str| t[k].as_u64().unwrap_or(0);
+            let reason = match v["stop_type"].as_str() {
+                Some("limit") => "length",
+                _ => "stop",
+            };
+            out.push(RunnerEvent::Done(Done {
+                done_reason: reason.into(),
+                prompt_eval_count: n("cache_n") + n("prompt_n"),
+                prompt_eval_duration: ms_to_ns("prompt_ms"),
+                eval_count: n("predicted_n"),
+                eval_duration: ms_to_ns("predicted_ms"),
+                context: context_prefix.clone().map(|mut c| {
+                    c.extend(generated.lock().unwrap().iter());
+                    c
+                }),
+            }));
+        }
+        Ok(out)
+    })
+}
+
+/// The constrained half of a thinking request with a format.
+struct SecondPhase {
+    close: String,
+    prompt: Vec<i64>,
+    /// The full request body (with `json_schema`).
+    body: Value,
+    n_predict: i64,
+    top_n: usize,
+    return_context: bool,
+}
+
+enum Phase {
+    Free {
+        events: EventStream,
+        text: String,
+        closed: bool,
+        next: SecondPhase,
+    },
+    Constrained {
+        events: EventStream,
+        first: Done,
+    },
+    Over,
+}
+
+/// Runs the free (thinking) stream; when it stopped at the closing tag, continues from prompt +
+/// reasoning with the schema, and ends with one `done` that counts both halves.
+fn then_constrained(ep: Endpoint, events: EventStream, next: SecondPhase) -> EventStream {
+    use futures_util::StreamExt;
+    let state = Phase::Free {
+        events,
+        text: String::new(),
+        closed: false,
+        next,
+    };
+    Box::pin(futures_util::stream::unfold(state, move |state| {
+        let ep = ep.clone();
+        async move {
+            match state {
+                Phase::Over => None,
+                Phase::Free {
+                    mut events,
+                    mut text,
+                    mut closed,
+                    next,
+                } => match events.next().await? {
+                    Ok(RunnerEvent::Chunk { content, logprobs }) => {
+                        text.push_str(&content);
+                        closed = content == next.close;
+                        let item = Ok(RunnerEvent::Chunk { content, logprobs });
+                        Some((
+                            item,
+                            Phase::Free {
+                                events,
+                                text,
+                                closed,
+                                next,
+                            },
+                        ))
+                    }
+                    Ok(RunnerEvent::Done(first)) if closed && first.done_reason == "stop" => {
+                        match constrained(&ep, &text, &first, &next).await {
+                            Ok(Some(events)) => {
+                                let mut s = Phase::Constrained { events, first };
+                                // Forward the second stream's first item.
+                                let Phase::Constrained { events, first } = &mut s else {
+                                    unreachable!()
+                                };
+                                let item = events.next().await?;
+                                let done = matches!(item, Ok(RunnerEvent::Done(_)));
+                                let item = item.map(|e| merge_done(e, first));
+                                Some((item, if done { Phase::Over } else { s }))
+                            }
+                            Ok(None) => {
+                                let mut d = first;
+                                d.done_reason = "length".into();
+                                Some((Ok(RunnerEvent::Done(d)), Phase::Over))
+                            }
+                            Err(e) => Some((Err(e), Phase::Over)),
+                        }
+                    }
+                    other => {
+                        let end = !matches!(other, Ok(RunnerEvent::Start { .. }));
+                        let state = if end {
+                            Phase::Over
+                        } else {
+                            Phase::Free {
+                                events,
+                                text,
+                                closed,
+                                next,
+                            }
+                        };
+                        Some((other, state))
+                    }
+                },
+                Phase::Constrained { mut events, first } => {
+                    let item = events.next().await?;
+                    let done = matches!(item, Ok(RunnerEvent::Done(_)) | Err(_));
+                    let item = item.map(|e| merge_done(e, &first));
+                    Some((
+                        item,
+                        if done {
+                            Phase::Over
+                        } else {
+                            Phase::Constrained { events, first }
+                        },
+                    ))
+                }
+            }
+        }
+    }))
+}
+
+/// Starts the constrained half: `None` when the token budget is already spent.
+async fn constrained(
+    ep: &Endpoint,
+    text: &str,
+    first: &Done,
+    next: &SecondPhase,
+) -> Result<Option<EventStream>, RunnerError> {
+    let left = next.n_predict - first.eval_count as i64;
+    if left <= 0 {
+        return Ok(None);
+    }
+    let v: Value = ep
+        .post_json(
+            "/tokenize",
+            &json!({"content": text, "add_special": false, "parse_special": true}),
+        )
+        .await?;
+    let mut prompt = next.prompt.clone();
+    prompt.extend(
+        v["tokens"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_i64),
+    );
+    let mut body = next.body.clone();
+    body["prompt"] = json!(prompt);
+    body["n_predict"] = json!(left);
+    let resp = ep.post("/completion", &body).await?;
+    Ok(Some(ep.events(
+        resp,
+        sse_parser(SseOptions {
+            prompt,
+            return_context: next.return_context,
+            top_n: next.top_n,
+            thinking: None,
+            reveal_stop: None,
+        }),
+    )))
+}
+
+/// The second half's end event, counting the first half's prompt and tokens too.
+fn merge_done(e: RunnerEvent, first: &Done) -> RunnerEvent {
+    match e {
+        RunnerEvent::Done(d) => RunnerEvent::Done(Done {
+            done_reason: d.done_reason,
+            prompt_eval_count: first.prompt_eval_count,
+            prompt_eval_duration: first.prompt_eval_duration,
+            eval_count: first.eval_count + d.eval_count,
+            eval_duration: first.eval_duration + d.prompt_eval_duration + d.eval_duration,
+            context: d.context,
+        }),
+        other => other,
     }
 }

@@ -8,7 +8,6 @@ use super::state::AppState;
 use crate::api::{KeepAlive, Logprob, Message, Metrics, Options, Think, ToolCall};
 use crate::output::{OutputParser, OutputSpec, ToolFormat};
 use crate::runner::{CompletionRequest, LoadOptions, PromptInput, RunnerEvent, SamplingOptions};
-use crate::store::format::Format;
 use crate::store::{LocalModel, ModelConfig};
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
@@ -144,17 +143,11 @@ struct Plan {
 fn plan(job: &Job, traits: &TemplateTraits) -> Plan {
     let raw = matches!(job.input, PromptInput::Raw(_));
     // Thinking models think unless told not to (Ollama's default); raw prompts only when asked.
-    let mut think = match (&job.think, &traits.think_tags) {
+    let think = match (&job.think, &traits.think_tags) {
         (Some(t), _) => Some(t.clone()),
         (None, Some(_)) if !raw => Some(Think::On),
         _ => None,
     };
-    // llama-server cannot start a JSON constraint after free-form reasoning: GGUF models answer
-    // in the format without thinking.
-    let gguf = matches!(job.model.format, Format::Gguf(_));
-    if job.format.is_some() && gguf && think.as_ref().is_some_and(Think::is_on) {
-        think = Some(Think::Off);
-    }
     let thinking_on = think.as_ref().is_some_and(Think::is_on);
     let mut template_kwargs = Map::new();
     if let Some(t) = &think {

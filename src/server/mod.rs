@@ -26,7 +26,9 @@ use anyhow::Context;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::Router;
-use routes::{blobs, chat, embed, generate, models, openai, ps, pull, version};
+use routes::{
+    anthropic, blobs, chat, embed, generate, models, openai, ps, pull, responses, version,
+};
 use state::AppState;
 use std::path::Path;
 use std::sync::Arc;
@@ -52,6 +54,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/completions", post(openai::completions))
         .route("/v1/embeddings", post(openai::embeddings))
+        .route("/v1/responses", post(responses::responses))
+        .route("/v1/messages", post(anthropic::messages))
         .route("/v1/models", get(openai::models))
         .route("/v1/models/{*model}", get(openai::model))
         .route(

@@ -754,3 +754,70 @@ async fn openai_legacy_completions() {
     .await;
     assert_eq!(r.status(), 400);
 }
+
+mod anthropic;
+mod responses;
+
+/// A model whose template thinks (`<think>`) and calls tools (`<tool_call>`), served next to
+/// `MODEL`.
+const AGENT: &str = "ollmlx-test/agent";
+
+/// A harness whose fake runners answer `words`, with the `AGENT` model added.
+fn agent_harness(words: &[&str]) -> Harness {
+    agent_harness_with(FakeFactory::new(words))
+}
+
+fn agent_harness_with(factory: FakeFactory) -> Harness {
+    let h = harness_with(factory, |_| {});
+    let template = br#"{"chat_template":"{% for m in messages %}{{m.content}}{% endfor %}{% if tools %}<tool_call>{% endif %}<think></think>"}"#;
+    make_repo(
+        &h._dir.path().join("hub"),
+        AGENT,
+        "4567cdef",
+        &[
+            (
+                "config.json",
+                br#"{"model_type":"qwen3","max_position_embeddings":2048,"hidden_size":128}"#,
+            ),
+            ("model.safetensors", b"y"),
+            ("tokenizer_config.json", template),
+        ],
+    );
+    h
+}
+
+/// A reply that thinks, then calls `get_weather` for Paris.
+const THINK_THEN_CALL: &[&str] = &[
+    "<think>",
+    "Let me check.",
+    "</think>",
+    "<tool_call>",
+    r#"{"name": "get_weather", "arguments": {"city": "Paris"}}"#,
+    "</tool_call>",
+];
+
+/// A reply that thinks, then answers.
+const THINK_THEN_TEXT: &[&str] = &["<think>", "Hmm", ".", "</think>", "Hello", " there"];
+
+/// Named server-sent events as (event, data), checking that each `data.type` is its event name.
+fn named_events(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            let (event, data) = e.split_once('\n').unwrap();
+            let event = event.strip_prefix("event: ").unwrap().to_owned();
+            let data: Value = serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
+            assert_eq!(data["type"], event.as_str(), "{e}");
+            (event, data)
+        })
+        .collect()
+}
+
+/// The messages the fake runner was last asked to complete.
+fn last_messages(h: &Harness) -> Vec<crate::api::Message> {
+    let reqs = h.factory.last().requests.lock().unwrap().clone();
+    match &reqs.last().unwrap().input {
+        crate::runner::PromptInput::Messages(m) => m.clone(),
+        other => panic!("{other:?}"),
+    }
+}

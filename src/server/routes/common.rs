@@ -109,3 +109,9 @@ pub async fn load_or_unload(
         Ok("load")
     }
 }
+
+/// A fresh object id in the style of Anthropic's and OpenAI's (`msg_`, `resp_`, `toolu_`, ...):
+/// the prefix, `_`, and 24 random hex digits.
+pub fn random_id(prefix: &str) -> String {
+    format!("{prefix}_{:024x}", rand::random::<u128>() >> 32)
+}

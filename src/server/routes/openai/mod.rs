@@ -6,6 +6,7 @@
 mod chat;
 mod reply;
 
+pub(crate) use chat::effort_to_think;
 pub use chat::{chat_completions, completions};
 
 use crate::api::openai::{EmbeddingsRequest, ErrorDetail, ErrorResponse};
