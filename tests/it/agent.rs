@@ -381,3 +381,39 @@ fn official_openai_sdk_calls_tools_and_reads_reasoning() {
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("all checks passed"), "{stdout}");
 }
+
+#[test]
+fn cli_run_shows_thinking_then_the_answer() {
+    let Some(a) = agents() else { return };
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ollmlx"))
+            .arg("run")
+            .args(args)
+            .env("OLLAMA_HOST", a.server.url.trim_start_matches("http://"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for model in ["ollmlx-test/tiny-thinker", "thinker-gguf", "thinker-go"] {
+        let out = run(&[model, "Hi"]);
+        assert_eq!(
+            out.trim_end(),
+            "Thinking...\nThe user wants a greeting.\n...done thinking.\n\nHello there!",
+            "{model}"
+        );
+        assert_eq!(
+            run(&["--hidethinking", model, "Hi"]).trim_end(),
+            "Hello there!"
+        );
+        assert_eq!(
+            run(&["--think=false", model, "Hi"]).trim_end(),
+            "Hello there!"
+        );
+    }
+}
