@@ -3,6 +3,7 @@
 //! the marker tokens kept), and the daemon splits it here, so a GGUF and an MLX model of the same
 //! family behave the same.
 
+pub mod calls;
 pub mod think;
 pub mod tools;
 
@@ -19,6 +20,8 @@ pub struct OutputSpec {
     pub drop_thinking: bool,
     /// The tool-call format, when the request has tools.
     pub tools: Option<ToolFormat>,
+    /// The request's tool definitions (which parameters are strings).
+    pub tool_defs: Vec<serde_json::Value>,
 }
 
 impl OutputSpec {
@@ -65,7 +68,10 @@ impl OutputParser {
                 .as_ref()
                 .map(|(open, close)| ThinkSplitter::new(open, close, in_thinking)),
             drop_thinking: spec.drop_thinking,
-            tools: spec.tools.clone().map(ToolParser::new),
+            tools: spec
+                .tools
+                .clone()
+                .map(|f| ToolParser::new(f, &spec.tool_defs)),
         }
     }
 
@@ -128,6 +134,7 @@ mod tests {
             think: Some(("<think>".into(), "</think>".into())),
             drop_thinking: false,
             tools: ToolFormat::detect("<tool_call>"),
+            tool_defs: Vec::new(),
         };
         let mut p = OutputParser::new(&spec, false);
         let mut all = Parsed::default();
@@ -163,6 +170,7 @@ mod tests {
             think: Some(("<think>".into(), "</think>".into())),
             drop_thinking: true,
             tools: None,
+            tool_defs: Vec::new(),
         };
         let mut p = OutputParser::new(&spec, false);
         let o = p.feed("<think>x</think>y");

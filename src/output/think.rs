@@ -119,6 +119,20 @@ impl ThinkSplitter {
     }
 }
 
+/// The thinking tags a Jinja chat template uses, when it uses both: `<think>` (Qwen3, DeepSeek-R1,
+/// GLM, MiniMax), `[THINK]` (Magistral), `◁think▷` (Kimi), Gemma 4's thought channel.
+pub fn jinja_tags(template: &str) -> Option<(String, String)> {
+    const TAGS: [(&str, &str); 4] = [
+        ("<think>", "</think>"),
+        ("[THINK]", "[/THINK]"),
+        ("◁think▷", "◁/think▷"),
+        ("<|channel>thought", "<channel|>"),
+    ];
+    TAGS.iter()
+        .find(|(open, close)| template.contains(open) && template.contains(close))
+        .map(|(o, c)| ((*o).to_owned(), (*c).to_owned()))
+}
+
 /// The length of the longest end of `text` that is a proper start of `tag` (it may become the tag
 /// once more text arrives).
 pub fn partial_suffix(text: &str, tag: &str) -> usize {
@@ -183,6 +197,20 @@ mod tests {
             ("never closed <".into(), String::new())
         );
         assert_eq!(run(&["<thi"], false), (String::new(), "<thi".into()));
+    }
+
+    #[test]
+    fn tags_from_templates() {
+        let t = |s: &str| jinja_tags(s).map(|(o, c)| format!("{o} {c}"));
+        assert_eq!(
+            t("{{ '<think>' }}x{{ '</think>' }}").as_deref(),
+            Some("<think> </think>")
+        );
+        assert_eq!(
+            t("[THINK]{{ r }}[/THINK]").as_deref(),
+            Some("[THINK] [/THINK]")
+        );
+        assert_eq!(t("<think> only"), None);
     }
 
     #[test]

@@ -1,20 +1,21 @@
-//! Tool calls in a model's output, parsed while the text streams. The format is the model
-//! family's, recognised from its chat template (the one place that knows what the model was
-//! trained to emit):
+//! Tool calls in a model's output, parsed while the text streams. Where calls start and end is
+//! the model family's, recognised from its chat template (the one place that knows what the
+//! model was trained to emit); the call bodies are read by [`super::calls`]:
 //!
-//! - `Tagged`: calls wrapped in tags, Hermes/Qwen style `<tool_call>{"name":…,"arguments":…}</tool_call>`
-//!   (the body may also be Qwen3-Coder's `<function=name><parameter=k>v</parameter></function>`);
-//! - `Mistral`: `[TOOL_CALLS]` followed by a JSON list of calls (or `name[ARGS]{…}`);
-//! - `Json`: a bare JSON call (or list of calls) as the whole reply, Llama 3.x style, optionally
-//!   after `<|python_tag|>`; this is also the fallback for templates that take tools in another way.
+//! - `Tagged`: calls between markers: `<tool_call>…</tool_call>` (Hermes, Qwen 2.5/3,
+//!   Qwen3-Coder, GLM), `<minimax:tool_call>`, Kimi K2's tool-calls section, DeepSeek's, LFM2's
+//!   `<|tool_call_start|>`;
+//! - `Mistral`: `[TOOL_CALLS]` followed by the calls, to the end of the reply;
+//! - `Json`: a bare JSON (or pythonic) call list as the whole reply, Llama 3.x style, optionally
+//!   after `<|python_tag|>`; also the fallback for templates that take tools in another way.
 //!
 //! Text outside calls stays content. A call that does not parse is given back as content, never
-//! dropped; a call completes (and is emitted, whole) when its closing tag or the end of generation
-//! arrives.
+//! dropped; a call completes (and is emitted, whole) when its closing marker or the end of
+//! generation arrives.
 
+use super::calls::{self, StringParams};
 use super::think::partial_suffix;
 use crate::api::ToolCall;
-use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ToolFormat {
@@ -26,10 +27,23 @@ pub enum ToolFormat {
 impl ToolFormat {
     /// The format a chat template (Jinja or Go) asks the model for; `None` when it takes no tools.
     pub fn detect(template: &str) -> Option<ToolFormat> {
-        if template.contains("<tool_call>") {
+        const TAGS: [(&str, &str); 6] = [
+            ("<tool_call>", "</tool_call>"),
+            ("<minimax:tool_call>", "</minimax:tool_call>"),
+            ("<|tool_calls_section_begin|>", "<|tool_calls_section_end|>"),
+            ("<｜tool▁calls▁begin｜>", "<｜tool▁calls▁end｜>"),
+            ("<|tool_call_start|>", "<|tool_call_end|>"),
+            ("<|tool_call>", "<tool_call|>"),
+        ];
+        // The longer markers first: `<tool_call>` is inside none of them, but be exact anyway.
+        if let Some((open, close)) = TAGS[1..]
+            .iter()
+            .chain(&TAGS[..1])
+            .find(|(open, _)| template.contains(open))
+        {
             return Some(ToolFormat::Tagged {
-                open: "<tool_call>".into(),
-                close: "</tool_call>".into(),
+                open: (*open).into(),
+                close: (*close).into(),
             });
         }
         if template.contains("[TOOL_CALLS]") {
@@ -43,11 +57,32 @@ impl ToolFormat {
 
     /// Marker texts the runner must let through as text (they may be special tokens).
     pub fn markers(&self) -> Vec<String> {
-        match self {
+        let inner: &[&str] = match self {
+            ToolFormat::Tagged { open, .. } => match open.as_str() {
+                "<|tool_calls_section_begin|>" => &[
+                    "<|tool_call_begin|>",
+                    "<|tool_call_argument_begin|>",
+                    "<|tool_call_end|>",
+                ],
+                "<｜tool▁calls▁begin｜>" => &[
+                    "<｜tool▁call▁begin｜>",
+                    "<｜tool▁sep｜>",
+                    "<｜tool▁call▁end｜>",
+                ],
+                "<|tool_call>" => &["<|\"|>"],
+                _ => &[],
+            },
+            ToolFormat::Mistral => &["[TOOL_CALLS]", "[ARGS]", "[CALL_ID]"],
+            ToolFormat::Json => &["<|python_tag|>"],
+        };
+        let outer = match self {
             ToolFormat::Tagged { open, close } => vec![open.clone(), close.clone()],
-            ToolFormat::Mistral => vec!["[TOOL_CALLS]".into(), "[ARGS]".into()],
-            ToolFormat::Json => vec!["<|python_tag|>".into()],
-        }
+            _ => Vec::new(),
+        };
+        outer
+            .into_iter()
+            .chain(inner.iter().map(|m| (*m).to_owned()))
+            .collect()
     }
 }
 
@@ -63,6 +98,7 @@ enum State {
 #[derive(Debug, Clone)]
 pub struct ToolParser {
     format: ToolFormat,
+    strings: StringParams,
     state: State,
     buf: String,
     next_index: usize,
@@ -76,9 +112,11 @@ pub struct Parsed {
 }
 
 impl ToolParser {
-    pub fn new(format: ToolFormat) -> ToolParser {
+    /// `tools`: the request's definitions (they say which parameters are strings).
+    pub fn new(format: ToolFormat, tools: &[serde_json::Value]) -> ToolParser {
         ToolParser {
             format,
+            strings: StringParams::from_tools(tools),
             state: State::Start,
             buf: String::new(),
             next_index: 0,
@@ -167,7 +205,7 @@ impl ToolParser {
     }
 
     fn emit(&mut self, body: &str, whole: &str, out: &mut Parsed) {
-        match parse_calls(body) {
+        match calls::parse(body, &self.strings) {
             Some(calls) => {
                 for (name, args) in calls {
                     out.calls.push(ToolCall::new(self.next_index, name, args));
@@ -185,83 +223,17 @@ impl ToolParser {
     }
 }
 
-type Call = (String, Map<String, Value>);
-
-/// Parses a call body: JSON (one call or a list), Mistral's `name[ARGS]{…}`, or Qwen3-Coder XML.
-fn parse_calls(body: &str) -> Option<Vec<Call>> {
-    let body = body.trim();
-    if body.starts_with("<function=") {
-        return parse_xml_call(body).map(|c| vec![c]);
-    }
-    if let Some((name, args)) = body.split_once("[ARGS]") {
-        let args = object(serde_json::from_str(args.trim()).ok()?)?;
-        return Some(vec![(name.trim().to_owned(), args)]);
-    }
-    let calls = match serde_json::from_str::<Value>(body).ok()? {
-        Value::Array(items) => items
-            .into_iter()
-            .map(json_call)
-            .collect::<Option<Vec<_>>>()?,
-        one => vec![json_call(one)?],
-    };
-    (!calls.is_empty()).then_some(calls)
-}
-
-/// `{"name": …, "arguments"|"parameters": {…} or "<json>"}`, also nested under `function`.
-fn json_call(v: Value) -> Option<Call> {
-    let mut m = match v {
-        Value::Object(m) => m,
-        _ => return None,
-    };
-    if let Some(Value::Object(f)) = m.remove("function") {
-        m = f;
-    }
-    let name = m.get("name")?.as_str()?.to_owned();
-    let args = match m.remove("arguments").or_else(|| m.remove("parameters")) {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::String(s)) if s.trim().is_empty() => Map::new(),
-        Some(Value::String(s)) => object(serde_json::from_str(&s).ok()?)?,
-        Some(other) => object(other)?,
-    };
-    Some((name, args))
-}
-
-fn object(v: Value) -> Option<Map<String, Value>> {
-    match v {
-        Value::Object(m) => Some(m),
-        _ => None,
-    }
-}
-
-/// `<function=name><parameter=k>v</parameter>…</function>`: values that parse as JSON keep
-/// their type, the rest are strings.
-fn parse_xml_call(body: &str) -> Option<Call> {
-    let rest = body.strip_prefix("<function=")?;
-    let (name, mut rest) = rest.split_once('>')?;
-    let mut args = Map::new();
-    while let Some(at) = rest.find("<parameter=") {
-        let after = &rest[at + "<parameter=".len()..];
-        let (key, after) = after.split_once('>')?;
-        let end = after.find("</parameter>")?;
-        let raw = after[..end].trim_matches('\n');
-        let value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()));
-        args.insert(key.trim().to_owned(), value);
-        rest = &after[end + "</parameter>".len()..];
-    }
-    Some((name.trim().to_owned(), args))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn hermes() -> ToolFormat {
         ToolFormat::detect("{% if tools %}<tool_call>{% endif %}").unwrap()
     }
 
     fn run(format: ToolFormat, chunks: &[&str]) -> (String, Vec<(usize, String, Value)>) {
-        let mut p = ToolParser::new(format);
+        let mut p = ToolParser::new(format, &[]);
         let mut content = String::new();
         let mut calls = Vec::new();
         let mut take = |o: Parsed| {
@@ -361,5 +333,27 @@ mod tests {
         );
         assert_eq!(run(j, &["{\"a\": 1}"]), ("{\"a\": 1}".into(), vec![]));
         assert_eq!(ToolFormat::detect("{{ messages }}"), None);
+    }
+
+    #[test]
+    fn kimi_section_with_two_calls_streams_char_by_char() {
+        let f =
+            ToolFormat::detect("{% if tools %}<|tool_calls_section_begin|>{% endif %}").unwrap();
+        let text = "Sure.<|tool_calls_section_begin|><|tool_call_begin|>functions.a:0<|tool_call_argument_begin|>{\"x\": 1}<|tool_call_end|><|tool_call_begin|>functions.b:1<|tool_call_argument_begin|>{}<|tool_call_end|><|tool_calls_section_end|>";
+        let chars: Vec<String> = text.chars().map(String::from).collect();
+        let refs: Vec<&str> = chars.iter().map(String::as_str).collect();
+        assert_eq!(
+            run(f.clone(), &refs),
+            (
+                "Sure.".to_string(),
+                vec![
+                    (0, "a".to_string(), json!({"x": 1})),
+                    (1, "b".to_string(), json!({}))
+                ]
+            )
+        );
+        assert!(f
+            .markers()
+            .contains(&"<|tool_call_argument_begin|>".to_string()));
     }
 }

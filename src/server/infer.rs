@@ -125,8 +125,7 @@ impl TemplateTraits {
             };
         }
         TemplateTraits {
-            think_tags: (t.contains("<think>") && t.contains("</think>"))
-                .then(|| ("<think>".to_owned(), "</think>".to_owned())),
+            think_tags: crate::output::think::jinja_tags(&t),
             tools: ToolFormat::detect(&t),
         }
     }
@@ -160,6 +159,7 @@ fn plan(job: &Job, traits: &TemplateTraits) -> Plan {
         think: traits.think_tags.clone().filter(|_| think.is_some()),
         drop_thinking: !thinking_on,
         tools: (!job.tools.is_empty()).then(|| traits.tools.clone().unwrap_or(ToolFormat::Json)),
+        tool_defs: job.tools.clone(),
     };
     let constrain_after = match (&job.format, &spec.think) {
         (Some(_), Some((_, close))) if thinking_on => Some(close.clone()),
