@@ -354,6 +354,10 @@ class Engine:
             if len(tokens) >= budget:
                 raise templates.context_error(len(req.context) + len(tokens), num_ctx)
         prompt = list(req.context) + list(tokens)
+        if req.prefill:
+            prompt += self.tokenizer.encode(req.prefill, add_special_tokens=False)
+            if len(prompt) >= num_ctx:
+                raise templates.context_error(len(prompt), num_ctx)
         if not prompt:
             raise RequestError("the prompt is empty")
         return prompt, dropped

@@ -95,6 +95,9 @@ class CompletionRequest:
     logprobs: bool = False
     top_logprobs: int = 0
     think_tags: tuple[str, str] | None = None
+    # Text put after the rendered prompt, as if the model had begun its reply with it (a forced
+    # tool call starts with the family's opening marker).
+    prefill: str | None = None
 
 
 def parse_options(raw: Any) -> tuple[Options, list[str]]:
@@ -168,6 +171,7 @@ def parse_completion(body: Any) -> CompletionRequest:
         logprobs=_bool(body, "logprobs", False),
         top_logprobs=parse_top_logprobs(body.get("top_logprobs")),
         think_tags=parse_think_tags(body.get("think_tags")),
+        prefill=_optional_text(body, "prefill"),
     )
 
 

@@ -144,6 +144,7 @@ def test_issue5_fields_parse_into_the_request() -> None:
             "logprobs": True,
             "top_logprobs": 3,
             "think_tags": ["<think>", "</think>"],
+            "prefill": "<tool_call>\n",
         }
     )
     assert req.extras.template_args() == {
@@ -154,6 +155,7 @@ def test_issue5_fields_parse_into_the_request() -> None:
     assert req.format == {"type": "object", "properties": {"a": {"type": "integer"}}}
     assert (req.constrain_after, req.logprobs, req.top_logprobs) == ("</think>", True, 3)
     assert req.think_tags == ("<think>", "</think>")
+    assert req.prefill == "<tool_call>\n"
 
 
 def test_issue5_fields_default_to_off() -> None:
@@ -165,7 +167,7 @@ def test_issue5_fields_default_to_off() -> None:
         False,
         0,
     )
-    assert req.think_tags is None
+    assert req.think_tags is None and req.prefill is None
     assert parse_completion({"prompt": "x", "format": "json"}).format == {"type": "object"}
 
 

@@ -22,7 +22,7 @@ pub use error::ErrorBody;
 pub use generate::{GenerateRequest, GenerateResponse, Metrics};
 pub use models::*;
 pub use options::{KeepAlive, Options};
-pub use tools::{Logprob, Think, TokenLogprob, ToolCall, ToolCallFunction};
+pub use tools::{Logprob, Think, TokenLogprob, ToolCall, ToolCallFunction, ToolChoice};
 
 /// The Ollama version this server reports on `/api/version`. Clients gate features on it (VS Code
 /// Copilot refuses anything older than 0.6.4), so it tracks the Ollama release whose API we follow.

@@ -61,6 +61,19 @@ pub struct TokenLogprob {
     pub bytes: Vec<u8>,
 }
 
+/// Whether the model must call a tool (`tool_choice` in the compatibility layers; "none" is
+/// handled by not sending the tools at all).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ToolChoice {
+    /// The model decides.
+    #[default]
+    Auto,
+    /// The reply is one or more calls to any of the tools.
+    Required,
+    /// The reply is a call to this tool.
+    Named(String),
+}
+
 /// `think`: off, on, or on with an effort level (`low`, `medium`, `high`, `max`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Think {

@@ -328,6 +328,9 @@ impl Runner for LlamaRunner {
             }
         };
         prompt.extend(tokens);
+        if let Some(p) = &req.prefill {
+            prompt.extend(self.tokens(p, false).await?);
+        }
         let thinking = req
             .think_tags
             .as_ref()

@@ -73,6 +73,9 @@ pub struct CompletionRequest {
     pub think_tags: Option<(String, String)>,
     /// Texts the runner must keep in its output even when they are special tokens.
     pub keep_markers: Vec<String>,
+    /// Text put after the rendered prompt as the start of the reply (a forced tool call opens
+    /// with its marker).
+    pub prefill: Option<String>,
 }
 
 impl CompletionRequest {
@@ -92,6 +95,7 @@ impl CompletionRequest {
             logprobs: None,
             think_tags: None,
             keep_markers: Vec::new(),
+            prefill: None,
         }
     }
 }

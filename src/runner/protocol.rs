@@ -61,6 +61,8 @@ pub struct CompletionBody<'a> {
     pub top_logprobs: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub think_tags: Option<[&'a str; 2]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefill: Option<&'a str>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -88,6 +90,7 @@ impl<'a> CompletionBody<'a> {
             logprobs: r.logprobs.is_some(),
             top_logprobs: r.logprobs.unwrap_or(0),
             think_tags: r.think_tags.as_ref().map(|(o, c)| [o.as_str(), c.as_str()]),
+            prefill: r.prefill.as_deref(),
         }
     }
 }
@@ -270,6 +273,7 @@ mod tests {
         req.constrain_after = Some("</think>".into());
         req.logprobs = Some(3);
         req.think_tags = Some(("<think>".into(), "</think>".into()));
+        req.prefill = Some("<tool_call>\n".into());
         let full = serde_json::to_value(CompletionBody::new(&req)).unwrap();
         assert_eq!(full["tools"], json!([{"type": "function"}]));
         assert_eq!(full["template_kwargs"], json!({"enable_thinking": false}));
@@ -280,6 +284,7 @@ mod tests {
             (json!(true), json!(3))
         );
         assert_eq!(full["think_tags"], json!(["<think>", "</think>"]));
+        assert_eq!(full["prefill"], "<tool_call>\n");
         assert_eq!(v["prompt"], "hello");
         assert!(v.get("messages").is_none());
         assert_eq!(v["context"], json!([1, 2]));

@@ -5,13 +5,13 @@
 
 use super::error::ServerError;
 use super::state::AppState;
-use crate::api::{KeepAlive, Logprob, Message, Metrics, Options, Think, ToolCall};
-use crate::output::{OutputParser, OutputSpec, ToolFormat};
+use crate::api::{KeepAlive, Logprob, Message, Metrics, Options, Think, ToolCall, ToolChoice};
+use crate::output::OutputParser;
 use crate::runner::{CompletionRequest, LoadOptions, PromptInput, RunnerEvent, SamplingOptions};
 use crate::store::{LocalModel, ModelConfig};
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use std::time::Instant;
 
 /// The end of a completion, in Ollama's terms.
@@ -75,6 +75,8 @@ pub struct Job {
     pub format: Option<Value>,
     /// Log probabilities with this many alternatives.
     pub logprobs: Option<u32>,
+    /// Whether a tool call is required (the compatibility layers' `tool_choice`).
+    pub tool_choice: ToolChoice,
 }
 
 impl Job {
@@ -92,92 +94,18 @@ impl Job {
             think: None,
             format: None,
             logprobs: None,
+            tool_choice: ToolChoice::Auto,
         }
     }
 }
 
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-/// What a model can do with its prompt template: think (and with which tags) and take tools
-/// (in which output format). Capabilities in `/api/show` and request checks come from here too.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct TemplateTraits {
-    pub think_tags: Option<(String, String)>,
-    pub tools: Option<ToolFormat>,
-}
-
-impl TemplateTraits {
-    pub fn of(model: &LocalModel) -> TemplateTraits {
-        let Some(t) = model.prompt_template() else {
-            return TemplateTraits::default();
-        };
-        if model.config.template.is_some() {
-            // An Ollama Go template: Ollama's own inference of the tags.
-            let parsed = crate::template::prompt::parse(&t).ok();
-            let caps = parsed.as_ref().map(crate::template::prompt::capabilities);
-            return TemplateTraits {
-                think_tags: parsed
-                    .as_ref()
-                    .and_then(crate::template::prompt::thinking_tags),
-                tools: caps
-                    .filter(|c| c.tools)
-                    .map(|_| ToolFormat::detect(&t).unwrap_or(ToolFormat::Json)),
-            };
-        }
-        TemplateTraits {
-            think_tags: crate::output::think::jinja_tags(&t),
-            tools: ToolFormat::detect(&t),
-        }
-    }
-}
-
-/// How one request is rendered and read back.
-struct Plan {
-    spec: OutputSpec,
-    think: Option<Think>,
-    template_kwargs: Map<String, Value>,
-    constrain_after: Option<String>,
-}
-
-fn plan(job: &Job, traits: &TemplateTraits) -> Plan {
-    let raw = matches!(job.input, PromptInput::Raw(_));
-    // Thinking models think unless told not to (Ollama's default); raw prompts only when asked.
-    let think = match (&job.think, &traits.think_tags) {
-        (Some(t), _) => Some(t.clone()),
-        (None, Some(_)) if !raw => Some(Think::On),
-        _ => None,
-    };
-    let thinking_on = think.as_ref().is_some_and(Think::is_on);
-    let mut template_kwargs = Map::new();
-    if let Some(t) = &think {
-        template_kwargs.insert("enable_thinking".into(), json!(t.is_on()));
-        if let Some(level) = t.level() {
-            template_kwargs.insert("reasoning_effort".into(), json!(level));
-        }
-    }
-    let spec = OutputSpec {
-        think: traits.think_tags.clone().filter(|_| think.is_some()),
-        drop_thinking: !thinking_on,
-        tools: (!job.tools.is_empty()).then(|| traits.tools.clone().unwrap_or(ToolFormat::Json)),
-        tool_defs: job.tools.clone(),
-    };
-    let constrain_after = match (&job.format, &spec.think) {
-        (Some(_), Some((_, close))) if thinking_on => Some(close.clone()),
-        _ => None,
-    };
-    Plan {
-        spec,
-        think,
-        template_kwargs,
-        constrain_after,
-    }
-}
-
 /// Runs a completion.
 pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError> {
     let job_config = job.model.config.clone();
-    let traits = TemplateTraits::of(&job.model);
-    let plan = plan(&job, &traits);
+    let traits = super::plan::TemplateTraits::of(&job.model);
+    let plan = super::plan::plan(&job, &traits)?;
     let o = job
         .options
         .clone()
@@ -213,7 +141,7 @@ pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError>
             match &job_config.template {
                 // An Ollama TEMPLATE layer: rendered here, in Go-template semantics.
                 Some(t) => {
-                    let think = go_think(plan.think.as_ref());
+                    let think = super::plan::go_think(plan.think.as_ref());
                     let rendered = render_go(
                         lease.runner.as_ref(),
                         t,
@@ -236,16 +164,18 @@ pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError>
     req.return_context = job.return_context;
     req.tools = job.tools;
     req.template_kwargs = plan.template_kwargs;
-    req.format = job.format;
+    req.format = plan.format;
     req.constrain_after = plan.constrain_after;
     req.logprobs = job.logprobs;
     req.think_tags = plan.spec.think.clone();
     req.keep_markers = plan.spec.markers();
+    req.prefill = plan.prefill.clone();
     let events = lease.runner.completion(req).await?;
     let load_duration = lease.load_duration.as_nanos() as u64;
     let started = job.started;
     let shutdown = state.shutdown.clone();
     let spec = plan.spec;
+    let prefill = plan.prefill;
     let mut parser: Option<OutputParser> = None;
     let pieces = events.flat_map(move |ev| {
         // The lease lives exactly as long as this stream.
@@ -254,6 +184,10 @@ pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError>
         let out: Vec<Result<Piece, ServerError>> = match ev {
             Ok(RunnerEvent::Start { thinking, .. }) => {
                 *parser = OutputParser::new(&spec, thinking);
+                // The given start of the reply is part of what the model said.
+                if let Some(p) = &prefill {
+                    let _ = parser.feed(p);
+                }
                 Vec::new()
             }
             Ok(RunnerEvent::Chunk { content, logprobs }) => {
@@ -306,16 +240,6 @@ pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError>
         futures_util::stream::iter(out)
     });
     Ok(until_shutdown(pieces.boxed(), shutdown))
-}
-
-/// `think` as Go templates see it (`.Think`, `.ThinkLevel`, `.IsThinkSet`).
-fn go_think(think: Option<&Think>) -> crate::template::prompt::Think {
-    let v = think.map(|t| match t {
-        Think::Off => json!(false),
-        Think::On => json!(true),
-        Think::Level(l) => json!(l),
-    });
-    crate::template::prompt::Think::from_request(v.as_ref())
 }
 
 /// Renders messages with an Ollama Go template. With `truncate`, drops the oldest messages
@@ -538,10 +462,10 @@ mod go_template_tests {
         );
         assert!(prompt::capabilities(&t).tools);
         let msgs = [Message::new("user", "Hi")];
-        let on = super::go_think(Some(&crate::api::Think::On));
+        let on = crate::server::plan::go_think(Some(&crate::api::Think::On));
         let text = prompt::render_chat(&t, &msgs, &[], &on).unwrap();
         assert!(text.ends_with("<|im_start|>assistant\n"), "{text:?}");
-        let off = super::go_think(Some(&crate::api::Think::Off));
+        let off = crate::server::plan::go_think(Some(&crate::api::Think::Off));
         let text = prompt::render_chat(&t, &msgs, &[], &off).unwrap();
         assert!(text.ends_with("<think>\n\n</think>\n\n"), "{text:?}");
     }

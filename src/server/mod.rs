@@ -8,6 +8,7 @@ pub mod extract;
 pub mod host_guard;
 pub mod infer;
 pub mod ndjson;
+pub mod plan;
 pub mod routes;
 pub mod shutdown;
 pub mod sse;

@@ -417,3 +417,80 @@ fn cli_run_shows_thinking_then_the_answer() {
         );
     }
 }
+
+#[test]
+fn a_required_tool_call_is_forced_by_constrained_decoding() {
+    // tiny-thinker never calls tools by itself: a call from it proves tool_choice is enforced.
+    let Some(a) = agents() else { return };
+    let s = &a.server;
+    let tools = json!([
+        {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object",
+            "properties": {"city": {"enum": ["Paris", "Rome"]}}, "required": ["city"]}}},
+        {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object",
+            "properties": {"tz": {"enum": ["UTC", "CET"]}}, "required": ["tz"]}}}
+    ]);
+    for model in THINKER {
+        for (choice, names) in [
+            (json!("required"), vec!["get_weather", "get_time"]),
+            (
+                json!({"type": "function", "function": {"name": "get_time"}}),
+                vec!["get_time"],
+            ),
+        ] {
+            let (status, text) = post(
+                s,
+                "/v1/chat/completions",
+                json!({"model": model,
+                "messages": [{"role": "user", "content": "Hi"}], "tools": tools,
+                "tool_choice": choice, "seed": 1, "max_tokens": 200}),
+            );
+            assert_eq!(status, 200, "{text}");
+            let v: Value = serde_json::from_str(&text).unwrap();
+            let c = &v["choices"][0];
+            assert_eq!(c["finish_reason"], "tool_calls", "{model}: {v}");
+            let call = &c["message"]["tool_calls"][0]["function"];
+            let name = call["name"].as_str().unwrap();
+            assert!(names.contains(&name), "{model}: {call}");
+            let args: Value = serde_json::from_str(call["arguments"].as_str().unwrap()).unwrap();
+            let (key, allowed) = if name == "get_weather" {
+                ("city", ["Paris", "Rome"])
+            } else {
+                ("tz", ["UTC", "CET"])
+            };
+            assert!(
+                allowed.contains(&args[key].as_str().unwrap()),
+                "{model}: {args}"
+            );
+            assert_eq!(args.as_object().unwrap().len(), 1, "{args}");
+        }
+        // Anthropic's spelling.
+        let (status, text) = post(
+            s,
+            "/v1/messages",
+            json!({"model": model, "max_tokens": 200,
+            "messages": [{"role": "user", "content": "Hi"}],
+            "tools": [{"name": "get_time", "input_schema": tools[1]["function"]["parameters"]}],
+            "tool_choice": {"type": "tool", "name": "get_time"}}),
+        );
+        assert_eq!(status, 200, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["stop_reason"], "tool_use", "{model}: {v}");
+        let block = v["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["type"] == "tool_use")
+            .unwrap();
+        assert_eq!(block["name"], "get_time");
+    }
+    // A name that is not a tool is a clear 400.
+    let (status, text) = post(
+        s,
+        "/v1/chat/completions",
+        json!({"model": THINKER[0],
+        "messages": [{"role": "user", "content": "Hi"}], "tools": tools,
+        "tool_choice": {"type": "function", "function": {"name": "nope"}}}),
+    );
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("not one of the tools"), "{text}");
+}

@@ -113,6 +113,7 @@ pub async fn messages(
     job.tools = tools;
     job.think = think;
     job.format = format;
+    job.tool_choice = common::tool_choice(req.tool_choice.as_ref());
     let pieces = infer::run(&state, job).await?;
     if req.stream {
         stream_reply(pieces, req.model).await

@@ -1,8 +1,8 @@
 //! Validation shared by generate and chat.
 
-use crate::api::{KeepAlive, Options, Think};
+use crate::api::{KeepAlive, Options, Think, ToolChoice};
 use crate::server::error::ServerError;
-use crate::server::infer::TemplateTraits;
+use crate::server::plan::TemplateTraits;
 use crate::server::state::AppState;
 use crate::store::LocalModel;
 use serde_json::{Map, Value};
@@ -61,6 +61,24 @@ pub fn think(v: &Option<Value>) -> Result<Option<Think>, ServerError> {
     Think::from_json(v).map_err(ServerError::BadRequest)
 }
 
+/// `tool_choice` in any layer's spelling: OpenAI's `"required"` and `{"type": "function",
+/// "function": {"name"}}`, the Responses API's `{"type": "function", "name"}`, Anthropic's
+/// `{"type": "any"}` and `{"type": "tool", "name"}`. Anything else (`"auto"`, `"none"`, absent)
+/// leaves the choice to the model; `none` is handled by not sending the tools.
+pub fn tool_choice(v: Option<&Value>) -> ToolChoice {
+    let Some(v) = v else {
+        return ToolChoice::Auto;
+    };
+    let name = v["function"]["name"]
+        .as_str()
+        .or_else(|| v["name"].as_str());
+    match (v.as_str(), v["type"].as_str(), name) {
+        (Some("required"), _, _) | (_, Some("any"), _) => ToolChoice::Required,
+        (_, Some("function" | "tool"), Some(n)) => ToolChoice::Named(n.to_owned()),
+        _ => ToolChoice::Auto,
+    }
+}
+
 /// Checks a request's tools and thinking against what the model's template can do, and returns
 /// what the template can do. `requested` is the name as the client sent it. With `relax_think`
 /// (Anthropic's layer), thinking asked of a model that cannot think is dropped instead of refused.
@@ -114,4 +132,31 @@ pub async fn load_or_unload(
 /// the prefix, `_`, and 24 random hex digits.
 pub fn random_id(prefix: &str) -> String {
     format!("{prefix}_{:024x}", rand::random::<u128>() >> 32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tool_choice_in_every_spelling() {
+        let named = ToolChoice::Named("f".into());
+        for (v, want) in [
+            (json!("required"), ToolChoice::Required),
+            (json!({"type": "any"}), ToolChoice::Required),
+            (
+                json!({"type": "function", "function": {"name": "f"}}),
+                named.clone(),
+            ),
+            (json!({"type": "function", "name": "f"}), named.clone()),
+            (json!({"type": "tool", "name": "f"}), named),
+            (json!("auto"), ToolChoice::Auto),
+            (json!({"type": "auto"}), ToolChoice::Auto),
+            (json!("none"), ToolChoice::Auto),
+        ] {
+            assert_eq!(tool_choice(Some(&v)), want, "{v}");
+        }
+        assert_eq!(tool_choice(None), ToolChoice::Auto);
+    }
 }

@@ -60,6 +60,7 @@ pub async fn responses(
     job.tools = tools;
     job.think = think;
     job.format = format;
+    job.tool_choice = common::tool_choice(req.tool_choice.as_ref());
     let pieces = infer::run(&state, job).await?;
     let echo = Echo::new(&req);
     if req.stream {

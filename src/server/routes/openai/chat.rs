@@ -56,6 +56,7 @@ pub async fn chat_completions(
     job.think = think;
     job.format = format;
     job.logprobs = logprobs;
+    job.tool_choice = common::tool_choice(req.tool_choice.as_ref());
     let pieces = infer::run(&state, job).await?;
     let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
     reply(
