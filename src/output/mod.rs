@@ -4,6 +4,7 @@
 //! family behave the same.
 
 pub mod calls;
+pub mod harmony;
 pub mod think;
 pub mod tools;
 
@@ -22,11 +23,16 @@ pub struct OutputSpec {
     pub tools: Option<ToolFormat>,
     /// The request's tool definitions (which parameters are strings).
     pub tool_defs: Vec<serde_json::Value>,
+    /// The model speaks Harmony (gpt-oss): channels instead of tags.
+    pub harmony: bool,
 }
 
 impl OutputSpec {
     /// Marker texts the runner must keep in the text it streams.
     pub fn markers(&self) -> Vec<String> {
+        if self.harmony {
+            return harmony::MARKERS.iter().map(|m| (*m).to_owned()).collect();
+        }
         let mut m = Vec::new();
         if let Some((open, close)) = &self.think {
             m.extend([open.clone(), close.clone()]);
@@ -54,6 +60,7 @@ impl Parsed {
 
 #[derive(Debug, Clone)]
 pub struct OutputParser {
+    harmony: Option<harmony::HarmonyParser>,
     think: Option<ThinkSplitter>,
     drop_thinking: bool,
     tools: Option<ToolParser>,
@@ -63,6 +70,7 @@ impl OutputParser {
     /// `in_thinking`: the prompt ended with the opening thinking tag.
     pub fn new(spec: &OutputSpec, in_thinking: bool) -> OutputParser {
         OutputParser {
+            harmony: spec.harmony.then(harmony::HarmonyParser::new),
             think: spec
                 .think
                 .as_ref()
@@ -76,6 +84,10 @@ impl OutputParser {
     }
 
     pub fn feed(&mut self, text: &str) -> Parsed {
+        if let Some(h) = &mut self.harmony {
+            let p = h.feed(text);
+            return self.drop_if_off(p);
+        }
         let (thinking, content) = match &mut self.think {
             Some(t) => {
                 let s = t.feed(text);
@@ -87,6 +99,10 @@ impl OutputParser {
     }
 
     pub fn finish(&mut self) -> Parsed {
+        if let Some(h) = &mut self.harmony {
+            let p = h.finish();
+            return self.drop_if_off(p);
+        }
         let (thinking, content) = match &mut self.think {
             Some(t) => {
                 let s = t.finish();
@@ -95,6 +111,13 @@ impl OutputParser {
             None => (String::new(), String::new()),
         };
         self.tools_step(thinking, content, true)
+    }
+
+    fn drop_if_off(&self, mut p: Parsed) -> Parsed {
+        if self.drop_thinking {
+            p.thinking.clear();
+        }
+        p
     }
 
     fn tools_step(&mut self, thinking: String, content: String, last: bool) -> Parsed {
@@ -135,6 +158,7 @@ mod tests {
             drop_thinking: false,
             tools: ToolFormat::detect("<tool_call>"),
             tool_defs: Vec::new(),
+            harmony: false,
         };
         let mut p = OutputParser::new(&spec, false);
         let mut all = Parsed::default();
@@ -171,6 +195,7 @@ mod tests {
             drop_thinking: true,
             tools: None,
             tool_defs: Vec::new(),
+            harmony: false,
         };
         let mut p = OutputParser::new(&spec, false);
         let o = p.feed("<think>x</think>y");

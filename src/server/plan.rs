@@ -16,6 +16,14 @@ use serde_json::{json, Map, Value};
 pub struct TemplateTraits {
     pub think_tags: Option<(String, String)>,
     pub tools: Option<ToolFormat>,
+    /// Harmony (gpt-oss): always reasons, in channels; effort by `reasoning_effort`.
+    pub harmony: bool,
+}
+
+impl TemplateTraits {
+    pub fn can_think(&self) -> bool {
+        self.think_tags.is_some() || self.harmony
+    }
 }
 
 impl TemplateTraits {
@@ -34,11 +42,13 @@ impl TemplateTraits {
                 tools: caps
                     .filter(|c| c.tools)
                     .map(|_| ToolFormat::detect(&t).unwrap_or(ToolFormat::Json)),
+                harmony: false,
             };
         }
         TemplateTraits {
             think_tags: crate::output::think::jinja_tags(&t),
             tools: ToolFormat::detect(&t),
+            harmony: crate::output::harmony::detect(&t),
         }
     }
 }
@@ -59,6 +69,7 @@ pub fn plan(job: &Job, traits: &TemplateTraits) -> Result<Plan, ServerError> {
     let raw = matches!(job.input, PromptInput::Raw(_));
     let tools = (!job.tools.is_empty()).then(|| traits.tools.clone().unwrap_or(ToolFormat::Json));
     let forced = match &tools {
+        Some(_) if traits.harmony => None,
         Some(f) => forced_call(f, &job.tools, &job.tool_choice)?,
         None => None,
     };
@@ -69,11 +80,12 @@ pub fn plan(job: &Job, traits: &TemplateTraits) -> Result<Plan, ServerError> {
     }
     // Thinking models think unless told not to (Ollama's default); raw prompts only when asked.
     // A forced call is the whole reply, so there is no room for reasoning before it.
-    let think = match (&job.think, &traits.think_tags) {
-        (_, Some(_)) if forced.is_some() => Some(Think::Off),
-        (Some(t), _) => Some(t.clone()),
-        (None, Some(_)) if !raw => Some(Think::On),
-        _ => None,
+    let can_think = traits.can_think();
+    let think = match &job.think {
+        _ if can_think && forced.is_some() => Some(Think::Off),
+        Some(t) => Some(t.clone()),
+        None if can_think && !raw => Some(Think::On),
+        None => None,
     };
     let thinking_on = think.as_ref().is_some_and(Think::is_on);
     let mut template_kwargs = Map::new();
@@ -82,12 +94,23 @@ pub fn plan(job: &Job, traits: &TemplateTraits) -> Result<Plan, ServerError> {
         if let Some(level) = t.level() {
             template_kwargs.insert("reasoning_effort".into(), json!(level));
         }
+        if traits.harmony {
+            // gpt-oss always reasons; "off" is the least of it (and its text is dropped).
+            let effort = match t {
+                Think::Off => "low",
+                Think::On => "medium",
+                Think::Level(l) if l == "max" => "high",
+                Think::Level(l) => l.as_str(),
+            };
+            template_kwargs.insert("reasoning_effort".into(), json!(effort));
+        }
     }
     let spec = OutputSpec {
         think: traits.think_tags.clone().filter(|_| think.is_some()),
         drop_thinking: !thinking_on,
         tools,
         tool_defs: job.tools.clone(),
+        harmony: traits.harmony,
     };
     let constrain_after = match (&job.format, &spec.think) {
         (Some(_), Some((_, close))) if thinking_on => Some(close.clone()),

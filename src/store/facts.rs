@@ -284,7 +284,7 @@ pub fn capabilities(template: Option<&str>) -> Vec<String> {
         if crate::output::ToolFormat::detect(t).is_some() {
             caps.push("tools".into());
         }
-        if crate::output::think::jinja_tags(t).is_some() {
+        if crate::output::think::jinja_tags(t).is_some() || crate::output::harmony::detect(t) {
             caps.push("thinking".into());
         }
     }

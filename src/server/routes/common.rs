@@ -90,7 +90,7 @@ pub fn check_features(
     relax_think: bool,
 ) -> Result<TemplateTraits, ServerError> {
     let traits = TemplateTraits::of(model);
-    if traits.think_tags.is_none() && think.as_ref().is_some_and(Think::is_on) {
+    if !traits.can_think() && think.as_ref().is_some_and(Think::is_on) {
         if !relax_think {
             return Err(ServerError::BadRequest(format!(
                 "\"{requested}\" does not support thinking"
