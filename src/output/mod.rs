@@ -202,3 +202,88 @@ mod tests {
         assert_eq!((o.thinking.as_str(), o.content.as_str()), ("", "y"));
     }
 }
+
+/// Recognition against the real templates of released models (tests/fixtures/templates/real).
+#[cfg(test)]
+mod real_templates {
+    use super::*;
+
+    fn read(name: &str) -> String {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/templates/real/"
+        );
+        std::fs::read_to_string(format!("{dir}{name}.jinja")).unwrap()
+    }
+
+    #[test]
+    fn each_family_is_recognised() {
+        // (template, the call's opening marker or "json"/"mistral"/"-", thinking open tag or "-")
+        let want = [
+            ("Qwen-Qwen3-0.6B", "<tool_call>", "<think>"),
+            ("Qwen3-Coder", "<tool_call>", "-"),
+            ("Qwen-Qwen2.5-7B-Instruct", "<tool_call>", "-"),
+            (
+                "NousResearch-Hermes-3-Llama-3.1-8B-tool_use",
+                "<tool_call>",
+                "-",
+            ),
+            ("meta-llama-Llama-3.1-8B-Instruct", "json", "-"),
+            ("meta-llama-Llama-3.2-3B-Instruct", "json", "-"),
+            ("mistralai-Mistral-Nemo-Instruct-2407", "mistral", "-"),
+            (
+                "mistralai-Ministral-3-14B-Reasoning-2512",
+                "mistral",
+                "[THINK]",
+            ),
+            (
+                "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B",
+                "<｜tool▁calls▁begin｜>",
+                "<think>",
+            ),
+            (
+                "deepseek-ai-DeepSeek-V3.1",
+                "<｜tool▁calls▁begin｜>",
+                "<think>",
+            ),
+            ("GLM-4.6", "<tool_call>", "<think>"),
+            (
+                "Kimi-K2-Thinking",
+                "<|tool_calls_section_begin|>",
+                "<think>",
+            ),
+            ("MiniMax-M2", "<minimax:tool_call>", "<think>"),
+            ("google-gemma-4-31B-it", "<|tool_call>", "<|channel>thought"),
+            (
+                "ibm-granite-granite-3.3-2B-Instruct",
+                "<|tool_call|>",
+                "<think>",
+            ),
+            ("LFM2.5-8B-A1B", "<|tool_call_start|>", "<think>"),
+            ("NVIDIA-Nemotron-Nano-v2", "<TOOLCALL>", "<think>"),
+            ("ByteDance-Seed-OSS", "<seed:tool_call>", "<seed:think>"),
+            ("fireworks-ai-llama-3-firefunction-v2", "functools", "-"),
+            ("Apertus-8B-Instruct", "<|tools_prefix|>", "-"),
+            ("google-gemma-2-2b-it", "-", "-"),
+            ("microsoft-Phi-3.5-mini-instruct", "-", "-"),
+        ];
+        for (name, tools, think) in want {
+            let t = read(name);
+            let got_tools = match ToolFormat::detect(&t) {
+                Some(ToolFormat::Tagged { open, .. }) => open,
+                Some(ToolFormat::Mistral) => "mistral".into(),
+                Some(ToolFormat::Json) => "json".into(),
+                None => "-".into(),
+            };
+            let got_think = think::jinja_tags(&t).map_or("-".into(), |(o, _)| o);
+            assert_eq!(
+                (got_tools.as_str(), got_think.as_str()),
+                (tools, think),
+                "{name}"
+            );
+            assert!(!harmony::detect(&t), "{name}");
+        }
+        let oss = read("openai-gpt-oss-120b");
+        assert!(harmony::detect(&oss));
+    }
+}

@@ -120,10 +120,11 @@ impl ThinkSplitter {
 }
 
 /// The thinking tags a Jinja chat template uses, when it uses both: `<think>` (Qwen3, DeepSeek-R1,
-/// GLM, MiniMax), `[THINK]` (Magistral), `◁think▷` (Kimi), Gemma 4's thought channel.
+/// GLM, MiniMax), `<seed:think>` (Seed-OSS), `[THINK]` (Magistral), `◁think▷` (Kimi), Gemma 4's thought channel.
 pub fn jinja_tags(template: &str) -> Option<(String, String)> {
-    const TAGS: [(&str, &str); 4] = [
+    const TAGS: [(&str, &str); 5] = [
         ("<think>", "</think>"),
+        ("<seed:think>", "</seed:think>"),
         ("[THINK]", "[/THINK]"),
         ("◁think▷", "◁/think▷"),
         ("<|channel>thought", "<channel|>"),

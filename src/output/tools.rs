@@ -27,20 +27,43 @@ pub enum ToolFormat {
 impl ToolFormat {
     /// The format a chat template (Jinja or Go) asks the model for; `None` when it takes no tools.
     pub fn detect(template: &str) -> Option<ToolFormat> {
-        const TAGS: [(&str, &str); 6] = [
-            ("<tool_call>", "</tool_call>"),
-            ("<minimax:tool_call>", "</minimax:tool_call>"),
-            ("<|tool_calls_section_begin|>", "<|tool_calls_section_end|>"),
-            ("<｜tool▁calls▁begin｜>", "<｜tool▁calls▁end｜>"),
-            ("<|tool_call_start|>", "<|tool_call_end|>"),
-            ("<|tool_call>", "<tool_call|>"),
+        // (what the template contains, the call's opening marker, its closing marker; "" = the
+        // call runs to the end of the reply). More specific markers first.
+        const TAGS: [(&str, &str, &str); 12] = [
+            (
+                "<minimax:tool_call>",
+                "<minimax:tool_call>",
+                "</minimax:tool_call>",
+            ),
+            ("<seed:tool_call>", "<seed:tool_call>", "</seed:tool_call>"),
+            (
+                "<|tool_calls_section_begin|>",
+                "<|tool_calls_section_begin|>",
+                "<|tool_calls_section_end|>",
+            ),
+            (
+                "<｜tool▁calls▁begin｜>",
+                "<｜tool▁calls▁begin｜>",
+                "<｜tool▁calls▁end｜>",
+            ),
+            (
+                "<|tool_call_start|>",
+                "<|tool_call_start|>",
+                "<|tool_call_end|>",
+            ),
+            (
+                "<|tool_list_start|>",
+                "<|tool_call_start|>",
+                "<|tool_call_end|>",
+            ),
+            ("<|tool_call>", "<|tool_call>", "<tool_call|>"),
+            ("<TOOLCALL>", "<TOOLCALL>", "</TOOLCALL>"),
+            ("<|tools_prefix|>", "<|tools_prefix|>", "<|tools_suffix|>"),
+            ("<tool_call>", "<tool_call>", "</tool_call>"),
+            ("<|tool_call|>", "<|tool_call|>", ""),
+            ("functools[", "functools", ""),
         ];
-        // The longer markers first: `<tool_call>` is inside none of them, but be exact anyway.
-        if let Some((open, close)) = TAGS[1..]
-            .iter()
-            .chain(&TAGS[..1])
-            .find(|(open, _)| template.contains(open))
-        {
+        if let Some((_, open, close)) = TAGS.iter().find(|(needle, ..)| template.contains(needle)) {
             return Some(ToolFormat::Tagged {
                 open: (*open).into(),
                 close: (*close).into(),
@@ -163,6 +186,10 @@ impl ToolParser {
                         // Untagged calls run to the end of generation.
                         return out;
                     };
+                    if close.is_empty() {
+                        // So does a call with no closing marker.
+                        return out;
+                    }
                     let Some(end) = self.buf.find(close.as_str()) else {
                         return out;
                     };
