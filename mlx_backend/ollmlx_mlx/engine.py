@@ -353,6 +353,9 @@ class Engine:
             dropped = 0
             if len(tokens) >= budget:
                 raise templates.context_error(len(req.context) + len(tokens), num_ctx)
+        # A tokenizer can know more tokens than the model has embeddings (a template that emits
+        # an added token the weights lack): refuse rather than generate from garbage.
+        self._check_vocab(tokens, "prompt")
         prompt = list(req.context) + list(tokens)
         if req.prefill:
             prompt += self.tokenizer.encode(req.prefill, add_special_tokens=False)
@@ -363,9 +366,10 @@ class Engine:
         return prompt, dropped
 
     def _check_vocab(self, tokens: list[int], name: str) -> None:
+        if not tokens or max(tokens) < self.vocab_size:
+            return
         bad = [t for t in tokens if t >= self.vocab_size]
-        if bad:
-            raise RequestError(f'"{name}" has token ids outside the vocabulary: {bad[:5]}')
+        raise RequestError(f'"{name}" has token ids outside the vocabulary: {bad[:5]}')
 
     def _drop_cancelled_waiting(self) -> None:
         for job in [j for j in self._waiting if j.cancelled]:
