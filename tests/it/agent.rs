@@ -342,22 +342,18 @@ fn logprobs_come_from_both_runners() {
 #[test]
 fn structured_output_validates_on_both_runners() {
     let Some(a) = agents() else { return };
-    let python = python().unwrap();
-    let out = std::process::Command::new(&python)
-        .arg(repo_root().join("tests/e2e/structured_check.py"))
-        .env("OLLAMA_HOST", &a.server.url)
-        .env("OLLMLX_TEST_MODELS", "tiny-gguf,ollmlx-test/tiny-llama")
-        .env(
-            "OLLMLX_TEST_THINKER",
-            "thinker-gguf,ollmlx-test/tiny-thinker",
-        )
-        .env("OLLMLX_TEST_ASCII_STRINGS", "tiny-gguf")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("all checks passed"), "{stdout}");
+    let stdout = e2e_check(
+        &a.server,
+        "structured_check.py",
+        &[
+            ("OLLMLX_TEST_MODELS", "tiny-gguf,ollmlx-test/tiny-llama"),
+            (
+                "OLLMLX_TEST_THINKER",
+                "thinker-gguf,ollmlx-test/tiny-thinker",
+            ),
+            ("OLLMLX_TEST_ASCII_STRINGS", "tiny-gguf"),
+        ],
+    );
     // Thinking models reason before the constraint starts (GGUF: in two passes).
     for m in ["ollmlx-test/tiny-thinker", "thinker-gguf"] {
         assert!(
@@ -370,16 +366,11 @@ fn structured_output_validates_on_both_runners() {
 #[test]
 fn official_openai_sdk_calls_tools_and_reads_reasoning() {
     let Some(a) = agents() else { return };
-    let out = std::process::Command::new(python().unwrap())
-        .arg(repo_root().join("tests/e2e/openai_tools_check.py"))
-        .env("OLLAMA_HOST", &a.server.url)
-        .env("OLLMLX_TEST_MODELS", AGENT.join(","))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("all checks passed"), "{stdout}");
+    e2e_check(
+        &a.server,
+        "openai_tools_check.py",
+        &[("OLLMLX_TEST_MODELS", &AGENT.join(","))],
+    );
 }
 
 #[test]
@@ -493,4 +484,14 @@ fn a_required_tool_call_is_forced_by_constrained_decoding() {
     );
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("not one of the tools"), "{text}");
+}
+
+#[test]
+fn official_ollama_python_client_calls_tools_and_thinks() {
+    let Some(a) = agents() else { return };
+    e2e_check(
+        &a.server,
+        "ollama_tools_check.py",
+        &[("OLLMLX_TEST_MODELS", &AGENT.join(","))],
+    );
 }

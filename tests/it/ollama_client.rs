@@ -3,22 +3,11 @@
 //! `/v1/responses`) and `anthropic` (tests/e2e/anthropic_client_check.py for `/v1/messages`).
 
 use crate::support::*;
-use std::process::Command;
 
 /// Runs a client check script against a fresh daemon; it prints "all checks passed".
 fn run_check(script: &str) {
     let Some(s) = server(&[]) else { return };
-    let python = python().unwrap();
-    let out = Command::new(&python)
-        .arg(repo_root().join("tests/e2e").join(script))
-        .env("OLLAMA_HOST", &s.url)
-        .env("OLLMLX_TEST_MODEL", TINY)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{script} failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("all checks passed"), "{stdout}");
+    e2e_check(&s, script, &[("OLLMLX_TEST_MODEL", TINY)]);
 }
 
 #[test]

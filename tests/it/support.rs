@@ -372,3 +372,19 @@ pub fn server(env: &[(&str, &str)]) -> Option<TestServer> {
             .collect(),
     }))
 }
+
+/// Runs a check script from tests/e2e against a daemon with extra environment; it must exit 0
+/// and print "all checks passed". Returns its stdout.
+pub fn e2e_check(s: &TestServer, script: &str, env: &[(&str, &str)]) -> String {
+    let out = std::process::Command::new(python().expect("python"))
+        .arg(repo_root().join("tests/e2e").join(script))
+        .env("OLLAMA_HOST", &s.url)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{script} failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("all checks passed"), "{script}: {stdout}");
+    stdout
+}
