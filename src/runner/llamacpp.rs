@@ -5,6 +5,14 @@
 //! Prompts reach it as token ids: text is tokenized by llama-server itself (`/tokenize`), chat
 //! messages are rendered with the GGUF's Jinja template (`/apply-template`). Knowing the ids lets
 //! the runner enforce `num_ctx` the same way the MLX runner does and return Ollama's `context`.
+//!
+//! Images (models with a vision projector, loaded with `--mmproj`) cannot travel as token ids:
+//! such a prompt goes as text with llama-server's media marker where each image belongs, plus the
+//! images (`{"prompt_string", "multimodal_data"}`). The marker is random per process (as Ollama
+//! sets `LLAMA_MEDIA_MARKER`), so text in a message can never pose as an image. What an image
+//! costs in tokens is known only once llama-server has read it: `num_ctx` is checked on the text,
+//! truncation counts each image as Ollama's 768 tokens, and llama-server's own context error
+//! comes back as a 400.
 
 use super::endpoint::Endpoint;
 use super::process::ChildProcess;
@@ -125,7 +133,9 @@ impl RunnerFactory for LlamaFactory {
         if let Some(p) = &spec.model.config.projector {
             cmd.arg("--mmproj").arg(p);
         }
+        let media_marker = format!("<__media_{}__>", hex::encode(rand::random::<[u8; 8]>()));
         cmd.env("LLAMA_API_KEY", &token);
+        cmd.env("LLAMA_MEDIA_MARKER", &media_marker);
         let label = spec.model.name.display_shortest();
         tracing::info!(model = %label, binary = %binary.display(), port, "starting llama-server");
         let (process, stdout) = ChildProcess::spawn(cmd, &label)
@@ -183,6 +193,7 @@ impl RunnerFactory for LlamaFactory {
             endpoint,
             info,
             ubatch,
+            media_marker,
         }))
     }
 }
@@ -200,7 +211,20 @@ pub struct LlamaRunner {
     info: RunnerInfo,
     /// The physical batch: the longest input one embedding can take.
     ubatch: u64,
+    /// Where an image goes in a prompt (`LLAMA_MEDIA_MARKER`).
+    media_marker: String,
 }
+
+/// A prompt as llama-server takes it: token ids, or text with media markers and the images.
+#[derive(Debug, Clone)]
+enum Prompt {
+    Tokens,
+    Media { text: String, images: Vec<String> },
+}
+
+/// A data URI that stands for an image while a chat is only rendered: `/apply-template` decodes
+/// it but never reads the picture, so the real (large) images need not travel each time.
+const PLACEHOLDER_IMAGE: &str = "data:image/png;base64,AAAA";
 
 impl LlamaRunner {
     async fn tokens(&self, text: &str, add_special: bool) -> Result<Vec<i64>, RunnerError> {
@@ -214,18 +238,56 @@ impl LlamaRunner {
         Ok(serde_json::from_value(v["tokens"].clone()).unwrap_or_default())
     }
 
+    /// Starts a `/completion`. This llama-server fails a prompt with images when the prompt it
+    /// has cached diverges from it just after an image that another image follows (its
+    /// `keep_first` looks for a chunk where none starts: "Chunk not found", a 500, before any
+    /// output and with the cache untouched). That request is retried once without the cache.
+    async fn start(&self, body: &Value) -> Result<reqwest::Response, RunnerError> {
+        match self.endpoint.post("/completion", body).await {
+            Err(RunnerError::Failed(m)) if m.contains("Chunk not found") => {
+                tracing::debug!("llama-server could not reuse its cached prompt; retrying without");
+                let mut body = body.clone();
+                body["cache_prompt"] = json!(false);
+                self.endpoint.post("/completion", &body).await
+            }
+            other => other,
+        }
+    }
+
+    /// Tokenizes a prompt: all of it, or with images, its text without the markers (the images
+    /// are then counted as `IMAGE_TOKENS` each in the second number, for truncation).
+    async fn count(
+        &self,
+        text: &str,
+        images: usize,
+        add_special: bool,
+    ) -> Result<(Vec<i64>, usize), RunnerError> {
+        if images == 0 {
+            let tokens = self.tokens(text, add_special).await?;
+            let n = tokens.len();
+            return Ok((tokens, n));
+        }
+        let tokens = self
+            .tokens(&text.replace(&self.media_marker, ""), add_special)
+            .await?;
+        let n = tokens.len() + images * crate::server::infer::IMAGE_TOKENS;
+        Ok((tokens, n))
+    }
+
     /// Renders messages with the GGUF's own chat template and tokenizes the result, dropping the
     /// oldest messages (never system messages, never the last) while it does not fit `limit`
-    /// and `truncate` allows.
+    /// and `truncate` allows. Returns the tokens (of the text alone when there are images), the
+    /// prompt, and the kept messages' images in the order of their markers.
     async fn render(
         &self,
         messages: &[Message],
         req: &CompletionRequest,
         limit: usize,
-    ) -> Result<(Vec<i64>, String), RunnerError> {
+    ) -> Result<(Vec<i64>, String, Vec<String>), RunnerError> {
         let mut kept: Vec<&Message> = messages.iter().collect();
         loop {
             let wire: Vec<Value> = kept.iter().map(|m| openai_message(m)).collect();
+            let images: Vec<String> = kept.iter().flat_map(|m| m.images.clone()).collect();
             let mut body = json!({"messages": wire});
             if !req.tools.is_empty() {
                 body["tools"] = json!(req.tools);
@@ -235,16 +297,26 @@ impl LlamaRunner {
             }
             let v: Value = self.endpoint.post_json("/apply-template", &body).await?;
             let prompt = v["prompt"].as_str().unwrap_or_default().to_owned();
-            let tokens = self.tokens(&prompt, true).await?;
-            if tokens.len() < limit || !req.truncate {
-                return Ok((tokens, prompt));
+            let placed = prompt.matches(self.media_marker.as_str()).count();
+            if placed != images.len() {
+                return Err(RunnerError::Rejected {
+                    status: 400,
+                    message: format!(
+                        "the model's chat template placed {placed} of {} images",
+                        images.len()
+                    ),
+                });
+            }
+            let (tokens, n) = self.count(&prompt, images.len(), true).await?;
+            if n < limit || !req.truncate {
+                return Ok((tokens, prompt, images));
             }
             let last = kept.len().saturating_sub(1);
             match kept.iter().position(|m| m.role != "system") {
                 Some(i) if i < last => {
                     kept.remove(i);
                 }
-                _ => return Ok((tokens, prompt)),
+                _ => return Ok((tokens, prompt, images)),
             }
         }
     }
@@ -277,9 +349,24 @@ fn logprob(p: &Value, top_n: usize) -> crate::api::Logprob {
     }
 }
 
-/// An Ollama message as llama-server's OpenAI-style chat template input.
+/// An Ollama message as llama-server's OpenAI-style chat template input. Images become
+/// `image_url` parts before the text (where Ollama puts their markers), each a placeholder that
+/// `/apply-template` turns into the media marker.
 fn openai_message(m: &Message) -> Value {
-    let mut v = json!({"role": m.role, "content": m.content});
+    let content = if m.images.is_empty() {
+        json!(m.content)
+    } else {
+        let mut parts: Vec<Value> = m
+            .images
+            .iter()
+            .map(|_| json!({"type": "image_url", "image_url": {"url": PLACEHOLDER_IMAGE}}))
+            .collect();
+        if !m.content.is_empty() {
+            parts.push(json!({"type": "text", "text": m.content}));
+        }
+        json!(parts)
+    };
+    let mut v = json!({"role": m.role, "content": content});
     if !m.thinking.is_empty() {
         v["reasoning_content"] = json!(m.thinking);
     }
@@ -317,11 +404,19 @@ impl Runner for LlamaRunner {
         let o = &req.options;
         let num_ctx = o.num_ctx as usize;
         let mut prompt = req.context.clone().unwrap_or_default();
-        let (tokens, text) = match &req.input {
-            PromptInput::Raw(text) => (
+        let (tokens, text, images) = match &req.input {
+            PromptInput::Raw(text) if req.images.is_empty() => (
                 self.tokens(text, req.context.is_none()).await?,
                 text.clone(),
+                Vec::new(),
             ),
+            PromptInput::Raw(text) => {
+                let (text, images) = place_images(text, &req.images, &self.media_marker);
+                let (tokens, _) = self
+                    .count(&text, images.len(), req.context.is_none())
+                    .await?;
+                (tokens, text, images)
+            }
             PromptInput::Messages(m) => {
                 self.render(m, &req, num_ctx.saturating_sub(prompt.len()))
                     .await?
@@ -350,7 +445,29 @@ impl Runner for LlamaRunner {
                 ),
             });
         }
-        // Generation stops at the context limit with done_reason "length", as on MLX.
+        let media = if images.is_empty() {
+            Prompt::Tokens
+        } else {
+            // The given start of the reply follows the rendered prompt, as with token ids.
+            let text = format!("{text}{}", req.prefill.as_deref().unwrap_or(""));
+            // llama-server needs text after the last image to start generating from.
+            if text.ends_with(self.media_marker.as_str()) {
+                return Err(RunnerError::Rejected {
+                    status: 400,
+                    message: "the prompt cannot end with an image: put text after it".into(),
+                });
+            }
+            let before = match &req.context {
+                Some(c) if !c.is_empty() => self.detokenize(c).await?,
+                _ => String::new(),
+            };
+            Prompt::Media {
+                text: before + &text,
+                images,
+            }
+        };
+        // Generation stops at the context limit with done_reason "length", as on MLX (with
+        // images, llama-server stops there by itself: their tokens are not counted here).
         let room = (num_ctx - prompt.len()) as i64;
         let n_predict = if o.num_predict > 0 {
             o.num_predict.min(room)
@@ -358,7 +475,7 @@ impl Runner for LlamaRunner {
             room
         };
         let mut body = json!({
-            "prompt": prompt,
+            "prompt": wire_prompt(&media, &prompt, ""),
             "stream": true,
             "n_predict": n_predict,
             "temperature": o.temperature,
@@ -403,7 +520,7 @@ impl Runner for LlamaRunner {
             stop.push(close.clone());
             first_body["stop"] = json!(stop);
         }
-        let resp = self.endpoint.post("/completion", &first_body).await?;
+        let resp = self.start(&first_body).await?;
         let first = self.endpoint.events(
             resp,
             sse_parser(SseOptions {
@@ -422,6 +539,7 @@ impl Runner for LlamaRunner {
                 SecondPhase {
                     close,
                     prompt,
+                    media,
                     body,
                     n_predict,
                     top_n,
@@ -538,11 +656,22 @@ fn sse_parser(o: SseOptions) -> super::endpoint::LineParser {
         let v: Value = serde_json::from_str(data.trim())
             .map_err(|e| RunnerError::Failed(format!("bad line from llama-server: {e}")))?;
         if let Some(e) = v.get("error") {
-            let msg = e["message"]
+            let message = e["message"]
                 .as_str()
                 .map(str::to_owned)
                 .unwrap_or_else(|| e.to_string());
-            return Err(RunnerError::Failed(msg));
+            // Too long a prompt (images count only once llama-server has read them) or an
+            // unreadable image is the client's doing.
+            return Err(
+                if e["code"] == 400 || e["type"] == "exceed_context_size_error" {
+                    RunnerError::Rejected {
+                        status: 400,
+                        message,
+                    }
+                } else {
+                    RunnerError::Failed(message)
+                },
+            );
         }
         let mut out = Vec::new();
         if let Some(thinking) = start.take() {
@@ -599,10 +728,57 @@ fn sse_parser(o: SseOptions) -> super::endpoint::LineParser {
     })
 }
 
+/// The `prompt` of a `/completion` body: the ids, or the text (with `more` after it) and images.
+fn wire_prompt(media: &Prompt, tokens: &[i64], more: &str) -> Value {
+    match media {
+        Prompt::Tokens => json!(tokens),
+        Prompt::Media { text, images } => {
+            json!({"prompt_string": format!("{text}{more}"), "multimodal_data": images})
+        }
+    }
+}
+
+/// A raw prompt with Ollama's `[img-N]` markers as llama-server's: each marker naming one of
+/// `images` becomes `marker`, and the images come back in the order of their markers. Images the
+/// text does not mention go first.
+fn place_images(text: &str, images: &[String], marker: &str) -> (String, Vec<String>) {
+    let mut out = String::with_capacity(text.len());
+    let mut order = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("[img-") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 5..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        let id = after[..digits].parse::<usize>().ok();
+        match id.filter(|i| *i < images.len() && after[digits..].starts_with(']')) {
+            Some(i) => {
+                out.push_str(marker);
+                order.push(i);
+                rest = &after[digits + 1..];
+            }
+            None => {
+                out.push_str("[img-");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    let unmentioned: Vec<usize> = (0..images.len()).filter(|i| !order.contains(i)).collect();
+    let text = marker.repeat(unmentioned.len()) + &out;
+    let ordered = unmentioned
+        .into_iter()
+        .chain(order)
+        .map(|i| images[i].clone())
+        .collect();
+    (text, ordered)
+}
+
 /// The constrained half of a thinking request with a format.
 struct SecondPhase {
     close: String,
     prompt: Vec<i64>,
+    /// The prompt's text and images, when it has images.
+    media: Prompt,
     /// The full request body (with `json_schema`).
     body: Value,
     n_predict: i64,
@@ -739,7 +915,7 @@ async fn constrained(
             .filter_map(Value::as_i64),
     );
     let mut body = next.body.clone();
-    body["prompt"] = json!(prompt);
+    body["prompt"] = wire_prompt(&next.media, &prompt, text);
     body["n_predict"] = json!(left);
     let resp = ep.post("/completion", &body).await?;
     Ok(Some(ep.events(
@@ -766,5 +942,37 @@ fn merge_done(e: RunnerEvent, first: &Done) -> RunnerEvent {
             context: d.context,
         }),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{openai_message, place_images, PLACEHOLDER_IMAGE};
+    use crate::api::Message;
+    use serde_json::json;
+
+    #[test]
+    fn ollama_image_markers_become_media_markers_in_their_order() {
+        let images = ["a".to_owned(), "b".to_owned(), "c".to_owned()];
+        let (text, order) = place_images("x[img-2] y [img-0] [img-9] [img-x]", &images, "<M>");
+        // Image 1 is not mentioned: it goes first. Unknown ids stay text.
+        assert_eq!(text, "<M>x<M> y <M> [img-9] [img-x]");
+        assert_eq!(order, ["b", "c", "a"]);
+        let (text, order) = place_images("plain", &[], "<M>");
+        assert_eq!((text.as_str(), order.len()), ("plain", 0));
+    }
+
+    #[test]
+    fn images_become_content_parts_before_the_text() {
+        let mut m = Message::new("user", "what is it?");
+        m.images = vec!["aGk=".into()];
+        let part = json!({"type": "image_url", "image_url": {"url": PLACEHOLDER_IMAGE}});
+        assert_eq!(
+            openai_message(&m)["content"],
+            json!([part, {"type": "text", "text": "what is it?"}])
+        );
+        m.content.clear();
+        assert_eq!(openai_message(&m)["content"], json!([part]));
+        assert_eq!(openai_message(&Message::new("user", "hi"))["content"], "hi");
     }
 }

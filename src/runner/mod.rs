@@ -76,6 +76,10 @@ pub struct CompletionRequest {
     /// Text put after the rendered prompt as the start of the reply (a forced tool call opens
     /// with its marker).
     pub prefill: Option<String>,
+    /// Images (base64) of a [`PromptInput::Raw`] prompt, which refers to them as Ollama's
+    /// `[img-N]` markers (N indexes this list; images it does not mention go first). Message
+    /// input carries its images in the messages.
+    pub images: Vec<String>,
 }
 
 impl CompletionRequest {
@@ -96,6 +100,7 @@ impl CompletionRequest {
             think_tags: None,
             keep_markers: Vec::new(),
             prefill: None,
+            images: Vec::new(),
         }
     }
 }

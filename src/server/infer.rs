@@ -77,6 +77,8 @@ pub struct Job {
     pub logprobs: Option<u32>,
     /// Whether a tool call is required (the compatibility layers' `tool_choice`).
     pub tool_choice: ToolChoice,
+    /// Images of a raw prompt (as `[img-N]` in its text); messages carry their own.
+    pub images: Vec<String>,
 }
 
 impl Job {
@@ -95,6 +97,7 @@ impl Job {
             format: None,
             logprobs: None,
             tool_choice: ToolChoice::Auto,
+            images: Vec::new(),
         }
     }
 }
@@ -135,6 +138,7 @@ pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError>
         "r{}",
         NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
+    let mut images = job.images;
     let input = match job.input {
         PromptInput::Messages(m) => {
             let m = with_model_messages(&job_config, m);
@@ -151,7 +155,8 @@ pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError>
                         job.truncate,
                     )
                     .await?;
-                    PromptInput::Raw(rendered)
+                    images = rendered.images.into_iter().map(|i| i.data).collect();
+                    PromptInput::Raw(rendered.prompt)
                 }
                 None => PromptInput::Messages(m),
             }
@@ -159,6 +164,7 @@ pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError>
         raw => raw,
     };
     let mut req = CompletionRequest::new(id, input, options);
+    req.images = images;
     req.context = job.context;
     req.truncate = job.truncate;
     req.return_context = job.return_context;
@@ -244,7 +250,8 @@ pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError>
 
 /// Renders messages with an Ollama Go template. With `truncate`, drops the oldest messages
 /// (never system messages, never the last one) until the prompt fits in `num_ctx`, counting
-/// tokens with the runner's tokenizer, as Ollama's `chatPrompt` does.
+/// tokens with the runner's tokenizer and each image as [`IMAGE_TOKENS`], as Ollama's
+/// `chatPrompt` does. The kept messages' images become `[img-N]` markers in the prompt.
 async fn render_go(
     runner: &dyn crate::runner::Runner,
     template: &str,
@@ -252,32 +259,37 @@ async fn render_go(
     (tools, think): (&[Value], &crate::template::prompt::Think),
     num_ctx: u64,
     truncate: bool,
-) -> Result<String, ServerError> {
+) -> Result<crate::template::prompt::ChatPrompt, ServerError> {
     use crate::template::prompt;
     let tmpl = prompt::parse(template)
         .map_err(|e| ServerError::Internal(format!("the model's template is invalid: {e}")))?;
-    loop {
-        let text = prompt::render_chat(&tmpl, &messages, tools, think).map_err(|e| {
-            ServerError::Internal(format!("rendering the model's template failed: {e}"))
-        })?;
-        if !truncate {
-            return Ok(text);
-        }
-        let n = runner.tokenize(&text).await?.len() as u64;
-        let last = messages.len().saturating_sub(1);
-        match messages.iter().position(|m| m.role != "system") {
-            Some(i) if n >= num_ctx && i < last => {
-                tracing::warn!(
-                    tokens = n,
-                    num_ctx,
-                    "prompt too long; dropping the oldest message"
-                );
-                messages.remove(i);
-            }
-            _ => return Ok(text),
-        }
+    let failed = |e| ServerError::Internal(format!("rendering the model's template failed: {e}"));
+    // Truncation: drop the oldest non-system message while the prompt does not fit.
+    while truncate && !messages.is_empty() {
+        let text = prompt::render_chat(&tmpl, &messages, tools, think).map_err(failed)?;
+        let images: usize = messages.iter().map(|m| m.images.len()).sum();
+        let n = (runner.tokenize(&text).await?.len() + images * IMAGE_TOKENS) as u64;
+        let last = messages.len() - 1;
+        let Some(i) = messages
+            .iter()
+            .position(|m| m.role != "system")
+            .filter(|i| n >= num_ctx && *i < last)
+        else {
+            break;
+        };
+        tracing::warn!(
+            tokens = n,
+            num_ctx,
+            "prompt too long; dropping the oldest message"
+        );
+        messages.remove(i);
     }
+    prompt::chat_prompt(&tmpl, &messages, tools, think, None).map_err(failed)
 }
+
+/// What an image is taken to cost when fitting a chat into `num_ctx` (Ollama's figure): the real
+/// cost is known only once the runner has read the image.
+pub const IMAGE_TOKENS: usize = 768;
 
 /// Puts the model's own SYSTEM and MESSAGE layers around a request's messages, as Ollama does:
 /// the request's leading system messages (else the model's SYSTEM), then the model's messages,

@@ -100,6 +100,13 @@ impl LocalModel {
         f
     }
 
+    /// Whether the model reads images: a GGUF with a vision projector (llama-server loads it with
+    /// `--mmproj`). MLX models have none (mlx_lm is text-only). `/api/show` lists `vision`
+    /// exactly for these models.
+    pub fn has_vision(&self) -> bool {
+        matches!(self.format, Format::Gguf(_)) && self.config.projector.is_some()
+    }
+
     /// The context length the model was trained for and whether it only embeds, read cheaply
     /// (config.json, or the GGUF header without its arrays) for every request.
     pub fn limits(&self) -> (Option<u64>, bool) {

@@ -10,3 +10,4 @@ mod process;
 mod pull;
 mod serving;
 mod support;
+mod vision;

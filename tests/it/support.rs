@@ -107,6 +107,12 @@ pub fn llama_server() -> Option<PathBuf> {
 /// Lays out a model in an Ollama store the way Ollama writes it: the GGUF and any text layers
 /// as `blobs/sha256-<hex>`, a config blob, and `manifests/registry.ollama.ai/library/<name>/<tag>`.
 pub fn ollama_model(store: &Path, name: &str, gguf: &Path, layers: &[(&str, &str)]) {
+    let layers: Vec<(&str, &[u8])> = layers.iter().map(|(k, t)| (*k, t.as_bytes())).collect();
+    ollama_model_with(store, name, gguf, &layers);
+}
+
+/// [`ollama_model`] with layers of any bytes (a `projector` GGUF, say).
+pub fn ollama_model_with(store: &Path, name: &str, gguf: &Path, layers: &[(&str, &[u8])]) {
     use sha2::{Digest, Sha256};
     let blobs = store.join("blobs");
     std::fs::create_dir_all(&blobs).unwrap();
@@ -120,10 +126,10 @@ pub fn ollama_model(store: &Path, name: &str, gguf: &Path, layers: &[(&str, &str
         "application/vnd.ollama.image.model",
         put(&std::fs::read(gguf).unwrap()),
     )];
-    for (kind, text) in layers {
+    for (kind, bytes) in layers {
         ls.push(layer(
             &format!("application/vnd.ollama.image.{kind}"),
-            put(text.as_bytes()),
+            put(bytes),
         ));
     }
     let config = put(br#"{"model_format":"gguf","model_family":"llama","model_families":["llama"],"model_type":"1M","file_type":"F32"}"#);

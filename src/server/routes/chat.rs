@@ -47,8 +47,8 @@ pub async fn chat(
     let mut think = common::think(&req.think)?;
     let keep_alive = common::keep_alive(&req.keep_alive)?;
     let options = common::options(&req.options)?;
+    let has_images = common::check_base64(req.messages.iter().flatten().flat_map(|m| &m.images))?;
     let model = state.store.find(&req.model)?;
-    let name = model.name.display_shortest();
     if model.limits().1 {
         return Err(ServerError::BadRequest(format!(
             "\"{}\" does not support chat",
@@ -56,11 +56,7 @@ pub async fn chat(
         )));
     }
     let messages = req.messages.unwrap_or_default();
-    if messages.iter().any(|m| !m.images.is_empty()) {
-        return Err(ServerError::BadRequest(format!(
-            "{name} does not support vision"
-        )));
-    }
+    common::check_vision(&model, has_images)?;
     let tools = req.tools.unwrap_or_default();
     common::check_features(&model, &req.model, &tools, &mut think, false)?;
 

@@ -106,6 +106,68 @@ pub fn check_features(
     Ok(traits)
 }
 
+/// Checks that each image is standard base64, as Ollama's request binding does (`illegal base64
+/// data at input byte N` otherwise). Returns whether there is any image.
+pub fn check_base64<'a>(images: impl IntoIterator<Item = &'a String>) -> Result<bool, ServerError> {
+    let mut any = false;
+    for image in images {
+        if let Some(at) = base64_error(image) {
+            return Err(ServerError::BadRequest(format!(
+                "illegal base64 data at input byte {at}"
+            )));
+        }
+        any = true;
+    }
+    Ok(any)
+}
+
+/// Images need a model that reads them: `<name> does not support vision` otherwise. The same
+/// test decides whether `/api/show` lists `vision`.
+pub fn check_vision(model: &LocalModel, has_images: bool) -> Result<(), ServerError> {
+    if has_images && !model.has_vision() {
+        return Err(ServerError::BadRequest(format!(
+            "{} does not support vision",
+            model.name.display_shortest()
+        )));
+    }
+    Ok(())
+}
+
+/// Where standard, padded base64 (Go's `base64.StdEncoding`, which skips `\r` and `\n`) goes
+/// wrong: the byte offset of the first bad character, or of the end when it stops mid-quantum.
+/// `None` when the text is valid.
+pub fn base64_error(text: &str) -> Option<usize> {
+    let mut n = 0; // characters of the current quantum
+    let mut pad = 0; // `=` seen in it
+    let mut last = 0;
+    for (i, c) in text.bytes().enumerate() {
+        if c == b'\r' || c == b'\n' {
+            continue;
+        }
+        last = i;
+        let ok = match c {
+            b'=' => n >= 2,
+            _ if pad > 0 => false,
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' => true,
+            _ => false,
+        };
+        if !ok {
+            return Some(i);
+        }
+        if c == b'=' {
+            pad += 1;
+        }
+        n += 1;
+        if n == 4 {
+            if pad > 0 && text[i + 1..].bytes().any(|c| c != b'\r' && c != b'\n') {
+                return Some(i + 1);
+            }
+            n = 0;
+        }
+    }
+    (n != 0).then_some(if n == 1 { last } else { text.len() })
+}
+
 /// A request with nothing to generate: `keep_alive: 0` unloads the model (without loading it
 /// first), anything else loads it. Returns Ollama's `done_reason`, `unload` or `load`.
 pub async fn load_or_unload(
@@ -158,5 +220,19 @@ mod tests {
             assert_eq!(tool_choice(Some(&v)), want, "{v}");
         }
         assert_eq!(tool_choice(None), ToolChoice::Auto);
+    }
+
+    #[test]
+    fn base64_is_checked_as_go_does() {
+        for ok in ["", "aGk=", "aGVsbG8=", "aGVs\nbG8h", "AAAA\r\n"] {
+            assert_eq!(base64_error(ok), None, "{ok:?}");
+        }
+        assert_eq!(base64_error("aGk"), Some(3));
+        assert_eq!(base64_error("a"), Some(0));
+        assert_eq!(base64_error("aG!k"), Some(2));
+        assert_eq!(base64_error("a=AA"), Some(1));
+        assert_eq!(base64_error("aG=k"), Some(3));
+        assert_eq!(base64_error("aGk=aGk="), Some(4));
+        assert_eq!(base64_error("not base64!"), Some(3));
     }
 }

@@ -45,6 +45,7 @@ pub async fn generate(
     let mut think = common::think(&req.think)?;
     let keep_alive = common::keep_alive(&req.keep_alive)?;
     let options = common::options(&req.options)?;
+    let has_images = common::check_base64(&req.images)?;
     // Ollama answers an empty or unknown name on generate with 404 `model '<name>' not found`.
     let model = state.store.find(&req.model).map_err(|e| match e {
         StoreError::InvalidName => StoreError::NotFound(req.model.clone()),
@@ -62,11 +63,7 @@ pub async fn generate(
             "{name} does not support insert"
         )));
     }
-    if !req.images.is_empty() {
-        return Err(ServerError::BadRequest(format!(
-            "{name} does not support vision"
-        )));
-    }
+    common::check_vision(&model, has_images)?;
     if !req.template.is_empty() {
         return Err(ServerError::BadRequest(
             "a custom template is not supported for MLX models: they use their own chat template"
@@ -87,18 +84,24 @@ pub async fn generate(
         .into_response());
     }
 
+    let mut images = Vec::new();
     let input = if req.raw {
+        // Raw prompts refer to their images as `[img-N]` (the others go first).
+        images = req.images;
         PromptInput::Raw(req.prompt)
     } else {
         let mut messages = Vec::new();
         if !req.system.is_empty() {
             messages.push(Message::new("system", req.system));
         }
-        messages.push(Message::new("user", req.prompt));
+        let mut user = Message::new("user", req.prompt);
+        user.images = req.images;
+        messages.push(user);
         PromptInput::Messages(messages)
     };
     let raw = req.raw;
     let mut job = Job::new(model, input, options, started);
+    job.images = images;
     job.context = if raw { None } else { req.context };
     job.keep_alive = keep_alive;
     job.truncate = req.truncate.unwrap_or(true);

@@ -50,6 +50,7 @@ pub async fn chat_completions(
         ..Options::default()
     };
     let model = find(&state, &req.model)?;
+    common::check_vision(&model, messages.iter().any(|m| !m.images.is_empty()))?;
     common::check_features(&model, &req.model, &tools, &mut think, false)?;
     let mut job = Job::new(model, PromptInput::Messages(messages), options, started);
     job.tools = tools;
@@ -123,10 +124,17 @@ fn messages(input: &[ChatMessage]) -> Result<Vec<Message>, ServerError> {
     let mut call_names: Map<String, Value> = Map::new();
     for m in input {
         let role = m.role.to_lowercase();
-        let texts = text_of(&m.content)?;
+        let parts = parts_of(&m.content)?;
         let first = out.len();
-        for text in texts {
-            out.push(Message::new(&role, text));
+        for part in parts {
+            out.push(match part {
+                Part::Text(text) => Message::new(&role, text),
+                Part::Image(data) => {
+                    let mut m = Message::new(&role, "");
+                    m.images.push(data);
+                    m
+                }
+            });
         }
         let calls = tool_calls(m.tool_calls.as_deref().unwrap_or_default())?;
         for c in &calls {
@@ -185,19 +193,32 @@ fn tool_calls(calls: &[Value]) -> Result<Vec<Value>, ServerError> {
         .collect()
 }
 
-/// Content as text: a string, or the text parts of a list (images are not supported yet).
-fn text_of(content: &Value) -> Result<Vec<String>, ServerError> {
+/// One content part: its text, or an image (base64).
+enum Part {
+    Text(String),
+    Image(String),
+}
+
+/// Content as parts: a string, or a list of `text` and `image_url` parts.
+fn parts_of(content: &Value) -> Result<Vec<Part>, ServerError> {
     match content {
-        Value::Null => Ok(vec![String::new()]),
-        Value::String(s) => Ok(vec![s.clone()]),
+        Value::Null => Ok(vec![Part::Text(String::new())]),
+        Value::String(s) => Ok(vec![Part::Text(s.clone())]),
         Value::Array(parts) => parts
             .iter()
             .map(|p| match p["type"].as_str() {
-                Some("text") => Ok(p["text"].as_str().unwrap_or_default().to_owned()),
-                Some("image_url") => Err(ServerError::BadRequest(
-                    "image content is not supported: ollmlx does not serve vision models yet"
-                        .into(),
+                Some("text") => Ok(Part::Text(
+                    p["text"].as_str().unwrap_or_default().to_owned(),
                 )),
+                Some("image_url") => {
+                    let url = match &p["image_url"] {
+                        Value::String(u) => u.as_str(),
+                        v => v["url"].as_str().ok_or_else(|| {
+                            ServerError::BadRequest("invalid message format".into())
+                        })?,
+                    };
+                    image_data(url).map(Part::Image)
+                }
                 _ => Err(ServerError::BadRequest(format!(
                     "unsupported content part: {p}"
                 ))),
@@ -206,6 +227,24 @@ fn text_of(content: &Value) -> Result<Vec<String>, ServerError> {
         other => Err(ServerError::BadRequest(format!(
             "invalid message content: {other}"
         ))),
+    }
+}
+
+/// The base64 data of an `image_url`, as Ollama accepts it: a `data:image/{jpeg,jpg,png,webp}`
+/// or `data:` URI with base64 content. Web URLs are refused with Ollama's message.
+fn image_data(url: &str) -> Result<String, ServerError> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        return Err(ServerError::BadRequest(
+            "image URLs are not currently supported, please use base64 encoded data instead".into(),
+        ));
+    }
+    let data = ["jpeg", "jpg", "png", "webp"]
+        .iter()
+        .find_map(|t| url.strip_prefix(&format!("data:image/{t};base64,")))
+        .or_else(|| url.strip_prefix("data:;base64,"));
+    match data {
+        Some(d) if common::base64_error(d).is_none() => Ok(d.to_owned()),
+        _ => Err(ServerError::BadRequest("invalid image input".into())),
     }
 }
 
@@ -292,6 +331,42 @@ mod tests {
         assert_eq!(
             messages(&bad).unwrap_err().to_string(),
             "invalid tool call arguments"
+        );
+    }
+
+    #[test]
+    fn image_parts_become_messages_of_their_own() {
+        let input: Vec<ChatMessage> = serde_json::from_value(json!([{"role": "user", "content": [
+            {"type": "text", "text": "what is this?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,aGk="}},
+            {"type": "image_url", "image_url": "data:;base64,aGVsbG8="}
+        ]}]))
+        .unwrap();
+        let m = messages(&input).unwrap();
+        assert_eq!(m.len(), 3);
+        assert_eq!(
+            (m[0].content.as_str(), m[0].images.len()),
+            ("what is this?", 0)
+        );
+        assert_eq!(
+            (m[1].content.as_str(), &m[1].images[..]),
+            ("", &["aGk=".to_owned()][..])
+        );
+        assert_eq!(m[2].images, ["aGVsbG8="]);
+        let refused = |url: &str| {
+            let input: Vec<ChatMessage> = serde_json::from_value(json!([{"role": "user",
+                "content": [{"type": "image_url", "image_url": {"url": url}}]}]))
+            .unwrap();
+            messages(&input).unwrap_err().to_string()
+        };
+        assert_eq!(
+            refused("https://example.com/cat.png"),
+            "image URLs are not currently supported, please use base64 encoded data instead"
+        );
+        assert_eq!(refused("data:image/gif;base64,aGk="), "invalid image input");
+        assert_eq!(
+            refused("data:image/png;base64,not base64!"),
+            "invalid image input"
         );
     }
 
