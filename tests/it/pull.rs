@@ -1,5 +1,5 @@
 //! Pulls through the real daemon from local servers that speak the Hugging Face hub and Ollama
-//! registry protocols (tests/it/hubs.rs), with faults: a dropped connection, corrupted bytes, a
+//! registry protocols (tests/it/hubs/), with faults: a dropped connection, corrupted bytes, a
 //! gated repo, an unservable repo, an unknown model.
 
 use crate::hubs::*;

@@ -1,0 +1,71 @@
+//! `POST /v1/responses`: OpenAI's Responses API, stateless (as Ollama's). Input items become
+//! native messages; the reply's thinking, text and tool calls become `reasoning`, `message` and
+//! `function_call` output items, and a stream is the Responses event sequence, each event with its
+//! `sequence_number`. Errors before a stream use OpenAI's error object; after, `response.failed`.
+
+mod reply;
+mod request;
+
+use crate::api::responses::ResponsesRequest;
+use crate::api::Options;
+use crate::runner::PromptInput;
+use crate::server::error::ServerError;
+use crate::server::infer::{self, Job};
+use crate::server::routes::common;
+use crate::server::routes::openai::{effort_to_think, find, parse, OpenAiError};
+use crate::server::state::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::Response;
+use reply::{stream_reply, whole_reply, Echo};
+use request::{input, text_format, tools};
+use std::time::Instant;
+
+fn bad(message: impl Into<String>) -> ServerError {
+    ServerError::BadRequest(message.into())
+}
+
+pub async fn responses(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Response, OpenAiError> {
+    let started = Instant::now();
+    let req: ResponsesRequest = parse(&body)?;
+    if req.previous_response_id.is_some() || req.conversation.is_some() {
+        return Err(bad(format!(
+            "{} is not supported: ollmlx's /v1/responses is stateless",
+            if req.previous_response_id.is_some() {
+                "previous_response_id"
+            } else {
+                "conversation"
+            }
+        ))
+        .into());
+    }
+    let messages = input(req.instructions.as_deref(), &req.input)?;
+    let tools = tools(&req)?;
+    let format = common::format(&text_format(req.text.as_ref())?)?;
+    let effort = req.reasoning.as_ref().and_then(|r| r["effort"].as_str());
+    let mut think = effort.map(effort_to_think).transpose()?;
+    let options = Options {
+        temperature: Some(req.temperature.unwrap_or(1.0)),
+        top_p: Some(req.top_p.unwrap_or(1.0)),
+        num_predict: req.max_output_tokens,
+        ..Options::default()
+    };
+    let model = find(&state, &req.model)?;
+    // Agents send a reasoning effort to every model: one that cannot think just answers.
+    common::check_features(&model, &req.model, &tools, &mut think, true)?;
+    let mut job = Job::new(model, PromptInput::Messages(messages), options, started);
+    job.tools = tools;
+    job.think = think;
+    job.format = format;
+    job.tool_choice = common::tool_choice(req.tool_choice.as_ref());
+    let pieces = infer::run(&state, job).await?;
+    let echo = Echo::new(&req);
+    if req.stream {
+        stream_reply(pieces, echo).await
+    } else {
+        whole_reply(pieces, echo).await
+    }
+}
