@@ -301,3 +301,63 @@ fn images_are_refused_without_a_projector_and_vision_is_shown_exactly() {
     assert_eq!(status, 400, "{e}");
     assert_eq!(e["error"], "illegal base64 data at input byte 3");
 }
+
+#[test]
+fn anthropic_and_responses_images_reach_the_model() {
+    let Some(v) = vision_server() else { return };
+    let s = &v.server;
+    let anthropic = |image: &str| {
+        let (status, r) = post(
+            s,
+            "/v1/messages",
+            json!({"model": "vision", "max_tokens": 8, "temperature": 0,
+                   "messages": [{"role": "user", "content": [
+                       {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": image}},
+                       {"type": "text", "text": "What is this?"}]}]}),
+        );
+        assert_eq!(status, 200, "{r}");
+        (
+            r["content"][0]["text"].as_str().unwrap().to_owned(),
+            r["usage"]["input_tokens"].as_u64().unwrap(),
+        )
+    };
+    let (red, n_red) = anthropic(&v.red);
+    let (gradient, n_gradient) = anthropic(&v.gradient);
+    assert_ne!(red, gradient, "different images, different answers");
+    assert_eq!(n_red, n_gradient);
+    let (_, n_text) = chat(s, "vision", &[]);
+    assert_eq!(n_red, n_text + IMAGE_TOKENS, "the image's tokens were read");
+
+    let responses = |image: &str| {
+        let (status, r) = post(
+            s,
+            "/v1/responses",
+            json!({"model": "vision", "max_output_tokens": 8, "temperature": 0,
+                   "input": [{"role": "user", "content": [
+                       {"type": "input_image", "image_url": format!("data:image/png;base64,{image}")},
+                       {"type": "input_text", "text": "What is this?"}]}]}),
+        );
+        assert_eq!(status, 200, "{r}");
+        r["output"][0]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_ne!(responses(&v.red), responses(&v.gradient));
+
+    // Models without a projector refuse them in both layers.
+    let (status, e) = post(
+        s,
+        "/v1/messages",
+        json!({"model": "text-gguf", "max_tokens": 8, "messages": [{"role": "user", "content": [
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": v.red}}]}]}),
+    );
+    assert_eq!(status, 400, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("does not support vision"),
+        "{e}"
+    );
+}

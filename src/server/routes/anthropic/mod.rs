@@ -110,6 +110,8 @@ pub async fn messages(
     let model = find(&state, &req.model)?;
     // A model that cannot think just answers (Ollama's relaxed thinking for this API).
     common::check_features(&model, &req.model, &tools, &mut think, true)?;
+    let images: Vec<&String> = messages.iter().flat_map(|m| &m.images).collect();
+    common::check_vision(&model, common::check_base64(images)?)?;
     let mut job = Job::new(model, PromptInput::Messages(messages), options, started);
     job.tools = tools;
     job.think = think;

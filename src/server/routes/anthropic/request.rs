@@ -114,14 +114,12 @@ pub(super) fn native_messages(
         let mut thinking = String::new();
         let mut calls: Vec<Value> = Vec::new();
         let mut results: Vec<Message> = Vec::new();
+        let mut images: Vec<String> = Vec::new();
         for b in blocks {
             match b["type"].as_str().unwrap_or_default() {
                 "text" => texts.push(b["text"].as_str().unwrap_or_default()),
-                "image" | "document" => {
-                    return Err(bad(
-                        "image content is not supported: ollmlx does not serve vision models yet",
-                    ))
-                }
+                "image" => images.push(image_data(&b["source"])?),
+                "document" => return Err(bad("document content blocks are not supported")),
                 "tool_use" => {
                     let name = b["name"]
                         .as_str()
@@ -179,18 +177,31 @@ pub(super) fn native_messages(
         if answers_first {
             out.append(&mut results);
         }
-        if !texts.is_empty() || !calls.is_empty() || !thinking.is_empty() {
+        if !texts.is_empty() || !calls.is_empty() || !thinking.is_empty() || !images.is_empty() {
             out.push(Message {
                 role: role.into(),
                 content: texts.join("\n\n"),
                 thinking,
                 tool_calls: calls,
+                images,
                 ..Default::default()
             });
         }
         out.append(&mut results);
     }
     Ok(out)
+}
+
+/// An image block's picture: `{"type": "base64", "media_type", "data"}` (URLs are refused, as
+/// Ollama refuses them).
+fn image_data(source: &Value) -> Result<String, ServerError> {
+    match (source["type"].as_str(), source["data"].as_str()) {
+        (Some("base64"), Some(data)) => Ok(data.to_owned()),
+        (Some("url"), _) => Err(bad(
+            "image URLs are not currently supported, please use base64 encoded data instead",
+        )),
+        _ => Err(bad(format!("invalid image source: {source}"))),
+    }
 }
 
 /// A string, or the text of a list of text blocks (images are refused).
@@ -272,7 +283,7 @@ mod tests {
             (json!([{"role": "system", "content": "x"}]), "invalid role"),
             (
                 json!([{"role": "user", "content": [{"type": "image", "source": {}}]}]),
-                "vision",
+                "invalid image source",
             ),
             (
                 json!([{"role": "assistant", "content": [{"type": "tool_use", "id": "t", "input": {}}]}]),

@@ -56,6 +56,8 @@ pub async fn responses(
     let model = find(&state, &req.model)?;
     // Agents send a reasoning effort to every model: one that cannot think just answers.
     common::check_features(&model, &req.model, &tools, &mut think, true)?;
+    let images: Vec<&String> = messages.iter().flat_map(|m| &m.images).collect();
+    common::check_vision(&model, common::check_base64(images)?)?;
     let mut job = Job::new(model, PromptInput::Messages(messages), options, started);
     job.tools = tools;
     job.think = think;

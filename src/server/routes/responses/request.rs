@@ -87,6 +87,7 @@ pub(super) fn input(
                     other => return Err(bad(format!("input[{i}]: invalid role {other:?}"))),
                 };
                 let mut m = Message::new(role, content_text(&item["content"], i)?);
+                m.images = content_images(&item["content"])?;
                 if role == "assistant" {
                     m.thinking = std::mem::take(&mut thinking);
                 }
@@ -161,6 +162,24 @@ pub(super) fn input(
     Ok(out)
 }
 
+/// The pictures of `input_image` parts: `data:` URLs only (Ollama refuses others too).
+fn content_images(content: &Value) -> Result<Vec<String>, ServerError> {
+    let parts = content.as_array().into_iter().flatten();
+    parts
+        .filter(|p| p["type"] == "input_image")
+        .map(|p| {
+            let url = p["image_url"].as_str().unwrap_or_default();
+            match url.strip_prefix("data:").and_then(|u| u.split_once(";base64,")) {
+                Some((_, data)) => Ok(data.to_owned()),
+                None if url.starts_with("http") => Err(bad(
+                    "image URLs are not currently supported, please use base64 encoded data instead",
+                )),
+                None => Err(bad(format!("invalid image_url: {url:?}"))),
+            }
+        })
+        .collect()
+}
+
 /// Message content: a string, or text parts joined with a blank line (images are refused).
 fn content_text(content: &Value, i: usize) -> Result<String, ServerError> {
     match content {
@@ -175,9 +194,11 @@ fn content_text(content: &Value, i: usize) -> Result<String, ServerError> {
                             .or(p["refusal"].as_str())
                             .unwrap_or_default(),
                     ),
-                    Some("input_image" | "input_file") => return Err(bad(
-                        "image content is not supported: ollmlx does not serve vision models yet",
-                    )),
+                    // Its picture goes on the message (content_images).
+                    Some("input_image") => {}
+                    Some("input_file") => {
+                        return Err(bad("input_file content parts are not supported"))
+                    }
                     _ => return Err(bad(format!("input[{i}]: unsupported content part {p}"))),
                 }
             }
@@ -246,7 +267,7 @@ mod tests {
             ),
             (
                 json!([{"role": "user", "content": [{"type": "input_image", "image_url": "x"}]}]),
-                "vision",
+                "invalid image_url",
             ),
             (
                 json!([{"type": "function_call", "call_id": "c", "name": "f", "arguments": "[1]"}]),
