@@ -39,6 +39,22 @@ impl Message {
             ..Default::default()
         }
     }
+
+    /// A `tool` message answering the call `call_id`, named after that call's tool as found in
+    /// `names` (call id -> tool name, gathered from the conversation's earlier calls).
+    pub fn tool_result(content: String, call_id: &str, names: &Map<String, Value>) -> Message {
+        Message {
+            role: "tool".into(),
+            content,
+            tool_call_id: call_id.to_owned(),
+            tool_name: names
+                .get(call_id)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            ..Default::default()
+        }
+    }
 }
 
 /// `POST /api/chat`.

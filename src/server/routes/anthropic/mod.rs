@@ -9,11 +9,10 @@ mod request;
 
 use crate::api::anthropic::{ErrorDetail, ErrorResponse, MessagesRequest};
 use crate::api::{Options, Think};
-use crate::runner::PromptInput;
 use crate::server::error::ServerError;
-use crate::server::infer::{self, Job};
+use crate::server::infer;
 use crate::server::routes::common::{self, random_id};
-use crate::server::routes::openai::{effort_to_think, find, parse};
+use crate::server::routes::openai::{effort_to_think, parse, ChatAsk};
 use crate::server::state::AppState;
 use crate::store::StoreError;
 use axum::body::Bytes;
@@ -107,16 +106,19 @@ pub async fn messages(
         stop: req.stop_sequences.clone().filter(|s| !s.is_empty()),
         ..Options::default()
     };
-    let model = find(&state, &req.model)?;
     // A model that cannot think just answers (Ollama's relaxed thinking for this API).
-    common::check_features(&model, &req.model, &tools, &mut think, true)?;
-    let images: Vec<&String> = messages.iter().flat_map(|m| &m.images).collect();
-    common::check_vision(&model, common::check_base64(images)?)?;
-    let mut job = Job::new(model, PromptInput::Messages(messages), options, started);
-    job.tools = tools;
-    job.think = think;
-    job.format = format;
-    job.tool_choice = common::tool_choice(req.tool_choice.as_ref());
+    let job = ChatAsk {
+        model: req.model.clone(),
+        messages,
+        options,
+        tools,
+        think,
+        relax_think: true,
+        format,
+        tool_choice: common::tool_choice(req.tool_choice.as_ref()),
+        logprobs: None,
+    }
+    .job(&state, started)?;
     let pieces = infer::run(&state, job).await?;
     if req.stream {
         stream_reply(pieces, req.model).await

@@ -151,17 +151,7 @@ pub(super) fn native_messages(
                         Value::Null => String::new(),
                         c => text_of(c, "tool_result content")?,
                     };
-                    results.push(Message {
-                        role: "tool".into(),
-                        content,
-                        tool_call_id: id.to_owned(),
-                        tool_name: names
-                            .get(id)
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_owned(),
-                        ..Default::default()
-                    });
+                    results.push(Message::tool_result(content, id, &names));
                 }
                 "thinking" => thinking.push_str(b["thinking"].as_str().unwrap_or_default()),
                 // Redacted thinking is opaque to any model but Claude.

@@ -3,7 +3,7 @@
 //! changes the answer, such as `max_completion_tokens`, honoured).
 
 use super::reply::{reply, Kind, Reply};
-use super::{find, parse, stop_list, OpenAiError};
+use super::{find, parse, stop_list, ChatAsk, OpenAiError};
 use crate::api::openai::{ChatCompletionRequest, ChatMessage};
 use crate::api::{Message, Options, Think};
 use crate::runner::PromptInput;
@@ -27,7 +27,7 @@ pub async fn chat_completions(
         return Err(ServerError::BadRequest("[] is too short - 'messages'".into()).into());
     }
     let format = common::format(&response_format(req.response_format.as_ref())?)?;
-    let mut think = reasoning(&req)?;
+    let think = reasoning(&req)?;
     let logprobs = match req.logprobs {
         Some(true) => common::logprobs(true, req.top_logprobs)?,
         _ => None,
@@ -49,15 +49,18 @@ pub async fn chat_completions(
         presence_penalty: req.presence_penalty,
         ..Options::default()
     };
-    let model = find(&state, &req.model)?;
-    common::check_vision(&model, messages.iter().any(|m| !m.images.is_empty()))?;
-    common::check_features(&model, &req.model, &tools, &mut think, false)?;
-    let mut job = Job::new(model, PromptInput::Messages(messages), options, started);
-    job.tools = tools;
-    job.think = think;
-    job.format = format;
-    job.logprobs = logprobs;
-    job.tool_choice = common::tool_choice(req.tool_choice.as_ref());
+    let job = ChatAsk {
+        model: req.model.clone(),
+        messages,
+        options,
+        tools,
+        think,
+        relax_think: false,
+        format,
+        tool_choice: common::tool_choice(req.tool_choice.as_ref()),
+        logprobs,
+    }
+    .job(&state, started)?;
     let pieces = infer::run(&state, job).await?;
     let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
     reply(

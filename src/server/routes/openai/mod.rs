@@ -93,6 +93,51 @@ pub(crate) fn find(state: &AppState, name: &str) -> Result<crate::store::LocalMo
     })
 }
 
+/// A chat request of one of the `/v1` layers (OpenAI, Anthropic, Responses), translated. `job`
+/// finds the model, checks tools, thinking and images against it, and makes the inference job.
+pub(crate) struct ChatAsk {
+    pub model: String,
+    pub messages: Vec<crate::api::Message>,
+    pub options: Options,
+    pub tools: Vec<Value>,
+    pub think: Option<crate::api::Think>,
+    /// Drop thinking asked of a model that cannot think instead of refusing it (the Anthropic
+    /// and Responses layers, as Ollama's).
+    pub relax_think: bool,
+    pub format: Option<Value>,
+    pub tool_choice: crate::api::ToolChoice,
+    pub logprobs: Option<u32>,
+}
+
+impl ChatAsk {
+    pub fn job(
+        self,
+        state: &AppState,
+        started: std::time::Instant,
+    ) -> Result<infer::Job, ServerError> {
+        use super::common;
+        let model = find(state, &self.model)?;
+        let mut think = self.think;
+        common::check_features(
+            &model,
+            &self.model,
+            &self.tools,
+            &mut think,
+            self.relax_think,
+        )?;
+        let images: Vec<&String> = self.messages.iter().flat_map(|m| &m.images).collect();
+        common::check_vision(&model, common::check_base64(images)?)?;
+        let input = crate::runner::PromptInput::Messages(self.messages);
+        let mut job = infer::Job::new(model, input, self.options, started);
+        job.tools = self.tools;
+        job.think = think;
+        job.format = self.format;
+        job.tool_choice = self.tool_choice;
+        job.logprobs = self.logprobs;
+        Ok(job)
+    }
+}
+
 pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -8,11 +8,10 @@ mod request;
 
 use crate::api::responses::ResponsesRequest;
 use crate::api::Options;
-use crate::runner::PromptInput;
 use crate::server::error::ServerError;
-use crate::server::infer::{self, Job};
+use crate::server::infer;
 use crate::server::routes::common;
-use crate::server::routes::openai::{effort_to_think, find, parse, OpenAiError};
+use crate::server::routes::openai::{effort_to_think, parse, ChatAsk, OpenAiError};
 use crate::server::state::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -46,23 +45,26 @@ pub async fn responses(
     let tools = tools(&req)?;
     let format = common::format(&text_format(req.text.as_ref())?)?;
     let effort = req.reasoning.as_ref().and_then(|r| r["effort"].as_str());
-    let mut think = effort.map(effort_to_think).transpose()?;
+    let think = effort.map(effort_to_think).transpose()?;
     let options = Options {
         temperature: Some(req.temperature.unwrap_or(1.0)),
         top_p: Some(req.top_p.unwrap_or(1.0)),
         num_predict: req.max_output_tokens,
         ..Options::default()
     };
-    let model = find(&state, &req.model)?;
     // Agents send a reasoning effort to every model: one that cannot think just answers.
-    common::check_features(&model, &req.model, &tools, &mut think, true)?;
-    let images: Vec<&String> = messages.iter().flat_map(|m| &m.images).collect();
-    common::check_vision(&model, common::check_base64(images)?)?;
-    let mut job = Job::new(model, PromptInput::Messages(messages), options, started);
-    job.tools = tools;
-    job.think = think;
-    job.format = format;
-    job.tool_choice = common::tool_choice(req.tool_choice.as_ref());
+    let job = ChatAsk {
+        model: req.model.clone(),
+        messages,
+        options,
+        tools,
+        think,
+        relax_think: true,
+        format,
+        tool_choice: common::tool_choice(req.tool_choice.as_ref()),
+        logprobs: None,
+    }
+    .job(&state, started)?;
     let pieces = infer::run(&state, job).await?;
     let echo = Echo::new(&req);
     if req.stream {

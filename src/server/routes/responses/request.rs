@@ -130,17 +130,7 @@ pub(super) fn input(
                     Value::Null => String::new(),
                     v => v.to_string(),
                 };
-                out.push(Message {
-                    role: "tool".into(),
-                    content,
-                    tool_call_id: id.to_owned(),
-                    tool_name: names
-                        .get(id)
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned(),
-                    ..Default::default()
-                });
+                out.push(Message::tool_result(content, id, &names));
             }
             "reasoning" => {
                 let parts = item["summary"]
