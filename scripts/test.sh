@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test: the Rust suites (unit, handler, and process tests against the real MLX runner
-# on tiny models made here), the Python runner's pytest suite, and the end-to-end test with the
-# official `ollama` Python client. On a fresh machine it first installs what the tests need:
-# a pinned Python venv in .venv (mlx[cpu], mlx-lm, ...) and the test models in target/fixtures.
+# and llama-server on tiny models made here, including the official ollama/openai/anthropic
+# Python clients and the ollama JavaScript client), and the Python runner's pytest suite. On a
+# fresh machine it first installs what the tests need: a pinned Python venv in .venv (mlx[cpu],
+# mlx-lm, ...), the JS client (npm ci in tests/e2e/js), the test models in target/fixtures and
+# llama-server.
 #
 #   scripts/test.sh            everything
 #   scripts/test.sh -- <args>  extra arguments for `cargo test`
@@ -22,6 +24,12 @@ if [[ ! -x .venv/bin/python || "$(cat .venv/.ollmlx-stamp 2>/dev/null)" != "$wan
   echo "$want" > .venv/.ollmlx-stamp
 fi
 export OLLMLX_TEST_PYTHON="$root/.venv/bin/python"
+
+# --- The JavaScript client's check, pinned by tests/e2e/js/package-lock.json -------------------
+if [[ ! -d tests/e2e/js/node_modules/ollama ]]; then
+  echo "== installing the JS client (tests/e2e/js) =="
+  (cd tests/e2e/js && npm ci --no-audit --no-fund --silent)
+fi
 
 # --- Python lint (cheap; before the tests so their summaries close the output) ------------------
 .venv/bin/ruff check mlx_backend tests bench

@@ -1,6 +1,7 @@
 //! The official client libraries against the real daemon: `ollama` (tests/e2e/ollama_client_check.py),
 //! `openai` (tests/e2e/openai_client_check.py, and tests/e2e/openai_responses_check.py for
-//! `/v1/responses`) and `anthropic` (tests/e2e/anthropic_client_check.py for `/v1/messages`).
+//! `/v1/responses`), `anthropic` (tests/e2e/anthropic_client_check.py for `/v1/messages`) and
+//! the `ollama` JavaScript client (tests/e2e/js/ollama_js_check.mjs).
 
 use crate::support::*;
 
@@ -28,4 +29,21 @@ fn official_openai_python_sdk_responses_reason_stream_and_call_tools() {
 #[test]
 fn official_anthropic_python_sdk_messages_think_stream_and_use_tools() {
     run_check("anthropic_client_check.py");
+}
+
+#[test]
+fn official_ollama_javascript_client_streams_thinks_calls_tools_and_errors() {
+    let Some(node) = node() else { return };
+    let Some(s) = server(&[]) else { return };
+    let out = std::process::Command::new(node)
+        .arg(repo_root().join("tests/e2e/js/ollama_js_check.mjs"))
+        .env("OLLAMA_HOST", &s.url)
+        .env("OLLMLX_TEST_MODEL", TINY)
+        .env("OLLMLX_TEST_AGENT", "ollmlx-test/tiny-agent")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("all checks passed"), "{stdout}");
 }

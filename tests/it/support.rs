@@ -394,3 +394,24 @@ pub fn e2e_check(s: &TestServer, script: &str, env: &[(&str, &str)]) -> String {
     assert!(stdout.contains("all checks passed"), "{script}: {stdout}");
     stdout
 }
+
+/// Node.js with the JS check dependencies installed (`npm ci` in tests/e2e/js, which
+/// scripts/test.sh runs), or `None` (skipping, unless the tools are required).
+pub fn node() -> Option<PathBuf> {
+    let modules = repo_root().join("tests/e2e/js/node_modules/ollama");
+    let node = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("node"))
+        .find(|p| p.is_file());
+    match node {
+        Some(n) if modules.is_dir() => Some(n),
+        _ if std::env::var_os("OLLMLX_REQUIRE_TOOLS").is_some() => {
+            panic!("OLLMLX_REQUIRE_TOOLS is set but node or tests/e2e/js/node_modules is missing (run npm ci in tests/e2e/js)")
+        }
+        _ => {
+            eprintln!("skipping: no node or no tests/e2e/js/node_modules (npm ci in tests/e2e/js)");
+            None
+        }
+    }
+}
