@@ -1,0 +1,352 @@
+//! `LlamaRunner`: one running llama-server, and the `Runner` calls it answers.
+
+use super::media::{openai_message, place_images, wire_prompt, Prompt};
+use super::sse::{json_schema, sse_parser, SseOptions};
+use super::two_phase::{then_constrained, SecondPhase};
+use super::STOP_GRACE;
+use crate::api::Message;
+use crate::runner::endpoint::Endpoint;
+use crate::runner::process::ChildProcess;
+use crate::runner::{
+    CompletionRequest, EmbedResult, EventStream, PromptInput, Runner, RunnerError, RunnerInfo,
+};
+use serde_json::{json, Value};
+
+pub struct LlamaRunner {
+    pub(super) process: ChildProcess,
+    pub(super) endpoint: Endpoint,
+    pub(super) info: RunnerInfo,
+    /// The physical batch: the longest input one embedding can take.
+    pub(super) ubatch: u64,
+    /// Where an image goes in a prompt (`LLAMA_MEDIA_MARKER`).
+    pub(super) media_marker: String,
+}
+
+impl LlamaRunner {
+    async fn tokens(&self, text: &str, add_special: bool) -> Result<Vec<i64>, RunnerError> {
+        let v: Value = self
+            .endpoint
+            .post_json(
+                "/tokenize",
+                &json!({"content": text, "add_special": add_special, "parse_special": true}),
+            )
+            .await?;
+        Ok(serde_json::from_value(v["tokens"].clone()).unwrap_or_default())
+    }
+
+    /// Starts a `/completion`. This llama-server fails a prompt with images when the prompt it
+    /// has cached diverges from it just after an image that another image follows (its
+    /// `keep_first` looks for a chunk where none starts: "Chunk not found", a 500, before any
+    /// output and with the cache untouched). That request is retried once without the cache.
+    async fn start(&self, body: &Value) -> Result<reqwest::Response, RunnerError> {
+        match self.endpoint.post("/completion", body).await {
+            Err(RunnerError::Failed(m)) if m.contains("Chunk not found") => {
+                tracing::debug!("llama-server could not reuse its cached prompt; retrying without");
+                let mut body = body.clone();
+                body["cache_prompt"] = json!(false);
+                self.endpoint.post("/completion", &body).await
+            }
+            other => other,
+        }
+    }
+
+    /// Tokenizes a prompt: all of it, or with images, its text without the markers (the images
+    /// are then counted as `IMAGE_TOKENS` each in the second number, for truncation).
+    async fn count(
+        &self,
+        text: &str,
+        images: usize,
+        add_special: bool,
+    ) -> Result<(Vec<i64>, usize), RunnerError> {
+        if images == 0 {
+            let tokens = self.tokens(text, add_special).await?;
+            let n = tokens.len();
+            return Ok((tokens, n));
+        }
+        let tokens = self
+            .tokens(&text.replace(&self.media_marker, ""), add_special)
+            .await?;
+        let n = tokens.len() + images * crate::server::infer::IMAGE_TOKENS;
+        Ok((tokens, n))
+    }
+
+    /// Renders messages with the GGUF's own chat template and tokenizes the result, dropping the
+    /// oldest messages (never system messages, never the last) while it does not fit `limit`
+    /// and `truncate` allows. Returns the tokens (of the text alone when there are images), the
+    /// prompt, and the kept messages' images in the order of their markers.
+    async fn render(
+        &self,
+        messages: &[Message],
+        req: &CompletionRequest,
+        limit: usize,
+    ) -> Result<(Vec<i64>, String, Vec<String>), RunnerError> {
+        let mut kept: Vec<&Message> = messages.iter().collect();
+        loop {
+            let wire: Vec<Value> = kept.iter().map(|m| openai_message(m)).collect();
+            let images: Vec<String> = kept.iter().flat_map(|m| m.images.clone()).collect();
+            let mut body = json!({"messages": wire});
+            if !req.tools.is_empty() {
+                body["tools"] = json!(req.tools);
+            }
+            if !req.template_kwargs.is_empty() {
+                body["chat_template_kwargs"] = json!(req.template_kwargs);
+            }
+            let v: Value = self.endpoint.post_json("/apply-template", &body).await?;
+            let prompt = v["prompt"].as_str().unwrap_or_default().to_owned();
+            let placed = prompt.matches(self.media_marker.as_str()).count();
+            if placed != images.len() {
+                return Err(RunnerError::Rejected {
+                    status: 400,
+                    message: format!(
+                        "the model's chat template placed {placed} of {} images",
+                        images.len()
+                    ),
+                });
+            }
+            let (tokens, n) = self.count(&prompt, images.len(), true).await?;
+            if n < limit || !req.truncate {
+                return Ok((tokens, prompt, images));
+            }
+            let last = kept.len().saturating_sub(1);
+            match kept.iter().position(|m| m.role != "system") {
+                Some(i) if i < last => {
+                    kept.remove(i);
+                }
+                _ => return Ok((tokens, prompt, images)),
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Runner for LlamaRunner {
+    async fn completion(&self, req: CompletionRequest) -> Result<EventStream, RunnerError> {
+        let o = &req.options;
+        let num_ctx = o.num_ctx as usize;
+        let mut prompt = req.context.clone().unwrap_or_default();
+        let (tokens, text, images) = match &req.input {
+            PromptInput::Raw(text) if req.images.is_empty() => (
+                self.tokens(text, req.context.is_none()).await?,
+                text.clone(),
+                Vec::new(),
+            ),
+            PromptInput::Raw(text) => {
+                let (text, images) = place_images(text, &req.images, &self.media_marker);
+                let (tokens, _) = self
+                    .count(&text, images.len(), req.context.is_none())
+                    .await?;
+                (tokens, text, images)
+            }
+            PromptInput::Messages(m) => {
+                self.render(m, &req, num_ctx.saturating_sub(prompt.len()))
+                    .await?
+            }
+        };
+        prompt.extend(tokens);
+        if let Some(p) = &req.prefill {
+            prompt.extend(self.tokens(p, false).await?);
+        }
+        let thinking = req
+            .think_tags
+            .as_ref()
+            .is_some_and(|(open, _)| text.trim_end().ends_with(open.as_str()));
+        if prompt.is_empty() {
+            return Err(RunnerError::Rejected {
+                status: 400,
+                message: "the prompt is empty".into(),
+            });
+        }
+        if prompt.len() >= num_ctx {
+            return Err(RunnerError::Rejected {
+                status: 400,
+                message: format!(
+                    "the input length exceeds the context length ({} tokens, num_ctx {num_ctx} leaves no room to generate)",
+                    prompt.len()
+                ),
+            });
+        }
+        let media = if images.is_empty() {
+            Prompt::Tokens
+        } else {
+            // The given start of the reply follows the rendered prompt, as with token ids.
+            let text = format!("{text}{}", req.prefill.as_deref().unwrap_or(""));
+            // llama-server needs text after the last image to start generating from.
+            if text.ends_with(self.media_marker.as_str()) {
+                return Err(RunnerError::Rejected {
+                    status: 400,
+                    message: "the prompt cannot end with an image: put text after it".into(),
+                });
+            }
+            let before = match &req.context {
+                Some(c) if !c.is_empty() => self.detokenize(c).await?,
+                _ => String::new(),
+            };
+            Prompt::Media {
+                text: before + &text,
+                images,
+            }
+        };
+        // Generation stops at the context limit with done_reason "length", as on MLX (with
+        // images, llama-server stops there by itself: their tokens are not counted here).
+        let room = (num_ctx - prompt.len()) as i64;
+        let n_predict = if o.num_predict > 0 {
+            o.num_predict.min(room)
+        } else {
+            room
+        };
+        let mut body = json!({
+            "prompt": wire_prompt(&media, &prompt, ""),
+            "stream": true,
+            "n_predict": n_predict,
+            "temperature": o.temperature,
+            "top_k": o.top_k,
+            "top_p": o.top_p,
+            "min_p": o.min_p,
+            "stop": o.stop,
+            "repeat_penalty": o.repeat_penalty,
+            "repeat_last_n": if o.repeat_last_n < 0 { o.num_ctx as i64 } else { o.repeat_last_n },
+            "presence_penalty": o.presence_penalty,
+            "frequency_penalty": o.frequency_penalty,
+            "cache_prompt": true,
+            "return_tokens": true,
+        });
+        if o.seed >= 0 {
+            body["seed"] = json!(o.seed);
+        }
+        if !req.keep_markers.is_empty() {
+            body["preserved_tokens"] = json!(req.keep_markers);
+        }
+        if let Some(f) = &req.format {
+            body["json_schema"] = json_schema(f);
+        }
+        if let Some(n) = req.logprobs {
+            // llama-server reports probabilities only with at least one alternative.
+            body["n_probs"] = json!(n.max(1));
+        }
+        let top_n = req.logprobs.unwrap_or(0) as usize;
+        // A thinking model with a format reasons freely first: llama-server cannot start a
+        // grammar after free text, so generation stops at the closing tag and resumes from there
+        // with the schema (what Ollama does too).
+        let two_phase = match (&req.format, &req.constrain_after) {
+            (Some(_), Some(close)) => Some(close.clone()),
+            _ => None,
+        };
+        let mut first_body = body.clone();
+        if let Some(close) = &two_phase {
+            if let Some(o) = first_body.as_object_mut() {
+                o.remove("json_schema");
+            }
+            let mut stop = o.stop.clone();
+            stop.push(close.clone());
+            first_body["stop"] = json!(stop);
+        }
+        let resp = self.start(&first_body).await?;
+        let first = self.endpoint.events(
+            resp,
+            sse_parser(SseOptions {
+                prompt: prompt.clone(),
+                return_context: req.return_context,
+                top_n,
+                thinking: Some(thinking),
+                reveal_stop: two_phase.clone(),
+            }),
+        );
+        Ok(match two_phase {
+            None => first,
+            Some(close) => then_constrained(
+                self.endpoint.clone(),
+                first,
+                SecondPhase {
+                    close,
+                    prompt,
+                    media,
+                    body,
+                    n_predict,
+                    top_n,
+                    return_context: req.return_context,
+                },
+            ),
+        })
+    }
+
+    async fn tokenize(&self, text: &str) -> Result<Vec<i64>, RunnerError> {
+        self.tokens(text, false).await
+    }
+
+    async fn detokenize(&self, tokens: &[i64]) -> Result<String, RunnerError> {
+        let v: Value = self
+            .endpoint
+            .post_json("/detokenize", &json!({"tokens": tokens}))
+            .await?;
+        Ok(v["content"].as_str().unwrap_or_default().to_owned())
+    }
+
+    async fn embed(
+        &self,
+        inputs: &[String],
+        truncate: bool,
+        num_ctx: u64,
+    ) -> Result<EmbedResult, RunnerError> {
+        let mut batch = Vec::with_capacity(inputs.len());
+        let mut total = 0u64;
+        let limit = num_ctx.min(self.ubatch);
+        for text in inputs {
+            let mut ids = self.tokens(text, true).await?;
+            if ids.len() as u64 > limit {
+                if !truncate {
+                    return Err(RunnerError::Rejected {
+                        status: 400,
+                        message: format!(
+                            "the input length exceeds the context length ({} tokens > {limit})",
+                            ids.len()
+                        ),
+                    });
+                }
+                ids.truncate(limit as usize);
+            }
+            total += ids.len() as u64;
+            batch.push(ids);
+        }
+        if batch.is_empty() {
+            return Ok(EmbedResult::default());
+        }
+        let v: Value = self
+            .endpoint
+            .post_json("/v1/embeddings", &json!({"input": batch}))
+            .await?;
+        let mut data: Vec<(u64, Vec<f32>)> = v["data"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|d| {
+                        let idx = d["index"].as_u64().unwrap_or(0);
+                        let emb =
+                            serde_json::from_value(d["embedding"].clone()).unwrap_or_default();
+                        (idx, emb)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        data.sort_by_key(|(i, _)| *i);
+        Ok(EmbedResult {
+            embeddings: data.into_iter().map(|(_, e)| e).collect(),
+            prompt_tokens: total,
+        })
+    }
+
+    fn info(&self) -> &RunnerInfo {
+        &self.info
+    }
+
+    fn is_alive(&self) -> bool {
+        self.process.is_alive()
+    }
+
+    async fn exited(&self) {
+        self.process.exited().await;
+    }
+
+    async fn close(&self) {
+        self.process.terminate(STOP_GRACE).await;
+    }
+}
