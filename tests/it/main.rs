@@ -4,6 +4,7 @@
 mod agent;
 mod cli;
 mod gguf;
+mod harmony;
 mod hubs;
 mod ollama_client;
 mod process;
