@@ -496,6 +496,7 @@ class Engine:
                 eval_count=seq.count,
                 eval_duration=(seq.last_ns - first) if seq.first_ns else 0,
                 context=(seq.job.prompt + seq.generated) if req.return_context else None,
+                stop_sequence=seq.stops.matched,
             )
         )
         if reason == "cancel":

@@ -347,6 +347,7 @@ def done_event(
     eval_count: int,
     eval_duration: int,
     context: list[int] | None = None,
+    stop_sequence: str | None = None,
 ) -> dict[str, Any]:
     ev = {
         "event": "done",
@@ -358,6 +359,8 @@ def done_event(
     }
     if context is not None:
         ev["context"] = context
+    if stop_sequence is not None:
+        ev["stop_sequence"] = stop_sequence
     return ev
 
 

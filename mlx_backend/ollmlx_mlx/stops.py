@@ -15,15 +15,17 @@ class StopMatcher:
     def __init__(self, stops: tuple[str, ...] | list[str]):
         self._stops = [s for s in stops if s]  # an empty stop string would match everywhere
         self._held = ""
+        self.matched: str | None = None  # the stop string that ended the text, once one has
 
     def feed(self, text: str) -> tuple[str, bool]:
         if not self._stops:
             return text, False
         buf = self._held + text
-        hits = [i for i in (buf.find(s) for s in self._stops) if i >= 0]
+        hits = [(i, s) for s in self._stops if (i := buf.find(s)) >= 0]
         if hits:
+            at, self.matched = min(hits)
             self._held = ""
-            return buf[: min(hits)], True
+            return buf[:at], True
         keep = self._partial_suffix(buf)
         self._held = buf[len(buf) - keep :]
         return buf[: len(buf) - keep], False

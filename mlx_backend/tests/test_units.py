@@ -51,6 +51,17 @@ def test_stop_matcher_holds_back_only_possible_prefixes() -> None:
     assert m.feed("x") == ("STx", False)
 
 
+def test_stop_matcher_remembers_which_stop_ended_the_text() -> None:
+    m = StopMatcher(["END", "halt"])
+    assert m.matched is None
+    assert m.feed("a hal") == ("a ", False)
+    assert m.feed("t then END") == ("", True)
+    assert m.matched == "halt"
+    two = StopMatcher(["xyz", "b"])
+    assert two.feed("ab xyz") == ("a", True)
+    assert two.matched == "b"  # the earliest in the text wins
+
+
 def test_options_types_and_defaults() -> None:
     opts, ignored = parse_options({"num_predict": 5.9, "temperature": 1, "stop": ["a"], "x": 1})
     assert (opts.num_predict, opts.temperature, opts.stop) == (5, 1.0, ("a",))

@@ -90,6 +90,7 @@ impl Runner for FakeRunner {
                 eval_count: n,
                 eval_duration: 2000,
                 context: Some(vec![1, 2, 3]),
+                stop_sequence: None,
             })));
         }
         let stream = futures_util::stream::iter(events).then(move |e| async move {

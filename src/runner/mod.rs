@@ -115,6 +115,8 @@ pub struct Done {
     pub eval_count: u64,
     pub eval_duration: u64,
     pub context: Option<Vec<i64>>,
+    /// The request's stop string that ended generation, when one did.
+    pub stop_sequence: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

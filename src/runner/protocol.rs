@@ -123,6 +123,8 @@ pub enum Event {
         eval_duration: u64,
         #[serde(default)]
         context: Option<Vec<i64>>,
+        #[serde(default)]
+        stop_sequence: Option<String>,
     },
     Error {
         error: String,
@@ -148,6 +150,7 @@ impl Event {
                 eval_count,
                 eval_duration,
                 context,
+                stop_sequence,
             } => RunnerEvent::Done(Done {
                 done_reason,
                 prompt_eval_count,
@@ -155,6 +158,7 @@ impl Event {
                 eval_count,
                 eval_duration,
                 context,
+                stop_sequence,
             }),
             Event::Error { error } => return Err(error),
         })
@@ -200,7 +204,8 @@ mod tests {
                 prompt_eval_duration: 10,
                 eval_count: 2,
                 eval_duration: 20,
-                context: None
+                context: None,
+                stop_sequence: None
             })
         );
         let err: Event = serde_json::from_str(r#"{"event":"error","error":"boom"}"#).unwrap();

@@ -20,6 +20,8 @@ pub struct DoneInfo {
     pub done_reason: String,
     pub metrics: Metrics,
     pub context: Option<Vec<i64>>,
+    /// The request's stop string that ended generation, when one did.
+    pub stop_sequence: Option<String>,
 }
 
 /// Output of one step, already split into Ollama's channels.
@@ -238,6 +240,7 @@ pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError>
                         eval_duration: d.eval_duration,
                     },
                     context: d.context,
+                    stop_sequence: d.stop_sequence,
                 })));
                 out
             }

@@ -495,3 +495,22 @@ fn official_ollama_python_client_calls_tools_and_thinks() {
         &[("OLLMLX_TEST_MODELS", &AGENT.join(","))],
     );
 }
+
+#[test]
+fn anthropic_reports_the_stop_sequence_that_ended_the_turn() {
+    let Some(a) = agents() else { return };
+    for model in THINKER {
+        let (status, text) = post(
+            &a.server,
+            "/v1/messages",
+            json!({"model": model,
+            "max_tokens": 50, "thinking": {"type": "disabled"}, "stop_sequences": ["nope", "there"],
+            "messages": [{"role": "user", "content": "Hi"}]}),
+        );
+        assert_eq!(status, 200, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["stop_reason"], "stop_sequence", "{model}: {v}");
+        assert_eq!(v["stop_sequence"], "there", "{model}: {v}");
+        assert_eq!(v["content"][0]["text"], "Hello ", "{model}: {v}");
+    }
+}

@@ -100,12 +100,16 @@ pub(super) fn sse_parser(o: SseOptions) -> LineParser {
         }
         if v["stop"].as_bool() == Some(true) {
             let word = v["stopping_word"].as_str().unwrap_or_default();
-            if v["stop_type"] == "word" && o.reveal_stop.as_deref() == Some(word) {
+            let revealed = v["stop_type"] == "word" && o.reveal_stop.as_deref() == Some(word);
+            if revealed {
                 out.push(RunnerEvent::Chunk {
                     content: word.to_owned(),
                     logprobs: Vec::new(),
                 });
             }
+            // A stop string of the request's (not the one this runner added itself).
+            let stop_sequence = (v["stop_type"] == "word" && !revealed && !word.is_empty())
+                .then(|| word.to_owned());
             let t = &v["timings"];
             let ms_to_ns = |k: &str| (t[k].as_f64().unwrap_or(0.0) * 1e6) as u64;
             let n = |k: &str| t[k].as_u64().unwrap_or(0);
@@ -123,6 +127,7 @@ pub(super) fn sse_parser(o: SseOptions) -> LineParser {
                     c.extend(generated.lock().unwrap().iter());
                     c
                 }),
+                stop_sequence,
             }));
         }
         Ok(out)

@@ -177,6 +177,7 @@ fn merge_done(e: RunnerEvent, first: &Done) -> RunnerEvent {
             eval_count: first.eval_count + d.eval_count,
             eval_duration: first.eval_duration + d.prompt_eval_duration + d.eval_duration,
             context: d.context,
+            stop_sequence: d.stop_sequence,
         }),
         other => other,
     }

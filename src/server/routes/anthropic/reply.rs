@@ -19,6 +19,7 @@ fn stop_reason(d: &DoneInfo, called: bool) -> &'static str {
     match d.done_reason.as_str() {
         _ if called => "tool_use",
         "length" => "max_tokens",
+        _ if d.stop_sequence.is_some() => "stop_sequence",
         _ => "end_turn",
     }
 }
@@ -57,7 +58,7 @@ pub(super) async fn whole_reply(
                     "id": random_id("msg"), "type": "message", "role": "assistant",
                     "model": model, "content": content,
                     "stop_reason": stop_reason(&d, !all.tool_calls.is_empty()),
-                    "stop_sequence": null,
+                    "stop_sequence": d.stop_sequence,
                     "usage": {"input_tokens": d.metrics.prompt_eval_count,
                               "output_tokens": d.metrics.eval_count},
                 }))
@@ -182,7 +183,7 @@ pub(super) async fn stream_reply(
                     blocks.stop(&mut out);
                     // input_tokens here too: the prompt is only counted once it was read.
                     let delta = json!({"type": "message_delta",
-                        "delta": {"stop_reason": stop_reason(&d, blocks.called), "stop_sequence": null},
+                        "delta": {"stop_reason": stop_reason(&d, blocks.called), "stop_sequence": d.stop_sequence},
                         "usage": {"input_tokens": d.metrics.prompt_eval_count,
                                   "output_tokens": d.metrics.eval_count}});
                     out.push(sse::named("message_delta", &delta));
