@@ -216,6 +216,23 @@ impl Runner for MlxRunner {
         Ok(self.endpoint().events(resp, Box::new(parse_line)))
     }
 
+    async fn count_chat(
+        &self,
+        messages: &[crate::api::Message],
+        tools: &[serde_json::Value],
+        template_kwargs: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<u64, RunnerError> {
+        let mut body = serde_json::json!({"messages": messages});
+        if !tools.is_empty() {
+            body["tools"] = serde_json::json!(tools);
+        }
+        if !template_kwargs.is_empty() {
+            body["template_kwargs"] = serde_json::json!(template_kwargs);
+        }
+        let v: serde_json::Value = self.endpoint().post_json("/v1/render", &body).await?;
+        Ok(v["tokens"].as_array().map_or(0, |t| t.len() as u64))
+    }
+
     async fn tokenize(&self, text: &str) -> Result<Vec<i64>, RunnerError> {
         let body = protocol::TokenizeBody {
             text,

@@ -22,7 +22,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 /// Sampling and length options, fully resolved (request over model over defaults) and validated.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SamplingOptions {
     pub num_predict: i64,
     pub temperature: f64,
@@ -207,6 +207,19 @@ pub trait Runner: Send + Sync {
     /// errors after it come as the stream's last item. Dropping the stream cancels generation.
     async fn completion(&self, req: CompletionRequest) -> Result<EventStream, RunnerError>;
     async fn tokenize(&self, text: &str) -> Result<Vec<i64>, RunnerError>;
+    /// The number of tokens of a chat rendered with the model's own (Jinja) template.
+    async fn count_chat(
+        &self,
+        messages: &[Message],
+        tools: &[serde_json::Value],
+        template_kwargs: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<u64, RunnerError> {
+        let _ = (messages, tools, template_kwargs);
+        Err(RunnerError::Rejected {
+            status: 400,
+            message: "this model cannot count a chat's tokens".into(),
+        })
+    }
     async fn detokenize(&self, tokens: &[i64]) -> Result<String, RunnerError>;
     /// Embeds each input (mean-pooled or the model's own pooling). Inputs longer than `num_ctx`
     /// tokens are cut when `truncate`, refused (400) otherwise.

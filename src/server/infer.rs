@@ -251,6 +251,41 @@ pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError>
     Ok(until_shutdown(pieces.boxed(), shutdown))
 }
 
+/// The number of prompt tokens a chat job would read: rendered as `run` renders it (the model's
+/// SYSTEM and MESSAGE layers, its template, tools and thinking setting), counted by the model's
+/// tokenizer. Loads the model if needed.
+pub async fn count_prompt(state: &AppState, job: Job) -> Result<u64, ServerError> {
+    let traits = super::plan::TemplateTraits::of(&job.model);
+    let plan = super::plan::plan(&job, &traits)?;
+    let o = job
+        .options
+        .clone()
+        .or(&job.model.config.params)
+        .or(&Options::ollama_defaults());
+    let load = load_options(state, &job.model, &o);
+    let config = job.model.config.clone();
+    let lease = state.scheduler.acquire(job.model, None, load).await?;
+    let PromptInput::Messages(messages) = job.input else {
+        return Err(ServerError::BadRequest("only a chat can be counted".into()));
+    };
+    let messages = with_model_messages(&config, messages);
+    let runner = lease.runner.as_ref();
+    let n = match &config.template {
+        Some(t) => {
+            let think = super::plan::go_think(plan.think.as_ref());
+            let text =
+                render_go(runner, t, messages, (&job.tools, &think), u64::MAX, false).await?;
+            runner.tokenize(&text.prompt).await?.len() as u64
+        }
+        None => {
+            runner
+                .count_chat(&messages, &job.tools, &plan.template_kwargs)
+                .await?
+        }
+    };
+    Ok(n)
+}
+
 /// Renders messages with an Ollama Go template. With `truncate`, drops the oldest messages
 /// (never system messages, never the last one) until the prompt fits in `num_ctx`, counting
 /// tokens with the runner's tokenizer and each image as [`IMAGE_TOKENS`], as Ollama's

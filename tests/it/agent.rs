@@ -514,3 +514,29 @@ fn anthropic_reports_the_stop_sequence_that_ended_the_turn() {
         assert_eq!(v["content"][0]["text"], "Hello ", "{model}: {v}");
     }
 }
+
+#[test]
+fn anthropic_count_tokens_matches_what_the_model_reads() {
+    let Some(a) = agents() else { return };
+    let s = &a.server;
+    let tools = json!([{"name": "get_weather", "description": "The weather in a city",
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]);
+    for model in AGENT {
+        let ask = json!({"model": model, "system": "Be brief.", "tools": tools,
+            "messages": [{"role": "user", "content": "Weather in Paris?"}]});
+        let (status, text) = post(s, "/v1/messages/count_tokens", ask.clone());
+        assert_eq!(status, 200, "{text}");
+        let counted = serde_json::from_str::<Value>(&text).unwrap()["input_tokens"]
+            .as_u64()
+            .unwrap();
+        let mut run = ask;
+        run["max_tokens"] = json!(50);
+        let (status, text) = post(s, "/v1/messages", run);
+        assert_eq!(status, 200, "{text}");
+        let read = serde_json::from_str::<Value>(&text).unwrap()["usage"]["input_tokens"]
+            .as_u64()
+            .unwrap();
+        assert_eq!(counted, read, "{model}");
+        assert!(counted > 50, "the tools are in the prompt: {counted}");
+    }
+}

@@ -120,6 +120,24 @@ impl LlamaRunner {
 
 #[async_trait::async_trait]
 impl Runner for LlamaRunner {
+    async fn count_chat(
+        &self,
+        messages: &[Message],
+        tools: &[Value],
+        template_kwargs: &serde_json::Map<String, Value>,
+    ) -> Result<u64, RunnerError> {
+        let mut req = CompletionRequest::new(
+            String::new(),
+            super::super::PromptInput::Messages(Vec::new()),
+            Default::default(),
+        );
+        req.tools = tools.to_vec();
+        req.template_kwargs = template_kwargs.clone();
+        req.truncate = false;
+        let (tokens, _, images) = self.render(messages, &req, usize::MAX).await?;
+        Ok((tokens.len() + images.len() * crate::server::infer::IMAGE_TOKENS) as u64)
+    }
+
     async fn completion(&self, req: CompletionRequest) -> Result<EventStream, RunnerError> {
         let o = &req.options;
         let num_ctx = o.num_ctx as usize;

@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use reply::{stream_reply, whole_reply};
 use request::{native_messages, output_format, thinking, tools};
+use serde_json::{json, Value};
 use std::time::Instant;
 
 /// A `ServerError` in Anthropic's error shape, with the same status code.
@@ -76,19 +77,43 @@ pub async fn messages(
 ) -> Result<Response, AnthropicError> {
     let started = Instant::now();
     let req: MessagesRequest = parse(&body)?;
-    if req.model.is_empty() {
-        return Err(bad("model: Field required").into());
-    }
     let num_predict = match req.max_tokens {
         Some(n) if n > 0 => n,
         Some(_) => return Err(bad("max_tokens: must be greater than or equal to 1").into()),
         None => return Err(bad("max_tokens: Field required").into()),
     };
+    let job = translate(&req, Some(num_predict))?.job(&state, started)?;
+    let pieces = infer::run(&state, job).await?;
+    if req.stream {
+        stream_reply(pieces, req.model).await
+    } else {
+        whole_reply(pieces, req.model).await
+    }
+}
+
+/// `POST /v1/messages/count_tokens`: the prompt's tokens as the model's own template renders the
+/// request (system, messages, tools), counted by the model's tokenizer.
+pub async fn count_tokens(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Json<Value>, AnthropicError> {
+    let started = Instant::now();
+    let req: MessagesRequest = parse(&body)?;
+    let job = translate(&req, None)?.job(&state, started)?;
+    let n = infer::count_prompt(&state, job).await?;
+    Ok(Json(json!({"input_tokens": n})))
+}
+
+/// The request as a native chat.
+fn translate(req: &MessagesRequest, num_predict: Option<i64>) -> Result<ChatAsk, ServerError> {
+    if req.model.is_empty() {
+        return Err(bad("model: Field required"));
+    }
     if req.messages.is_empty() {
-        return Err(bad("messages: at least one message is required").into());
+        return Err(bad("messages: at least one message is required"));
     }
     let messages = native_messages(req.system.as_ref(), &req.messages)?;
-    let tools = tools(&req)?;
+    let tools = tools(req)?;
     let mut think = thinking(req.thinking.as_ref())?;
     let config = req.output_config.clone().unwrap_or_default();
     if let Some(effort) = config["effort"].as_str() {
@@ -99,7 +124,7 @@ pub async fn messages(
     let format = output_format(&config["format"])?;
     // Sampling options only when given: the model's own defaults otherwise, as Ollama does.
     let options = Options {
-        num_predict: Some(num_predict),
+        num_predict,
         temperature: req.temperature,
         top_p: req.top_p,
         top_k: req.top_k,
@@ -107,7 +132,7 @@ pub async fn messages(
         ..Options::default()
     };
     // A model that cannot think just answers (Ollama's relaxed thinking for this API).
-    let job = ChatAsk {
+    Ok(ChatAsk {
         model: req.model.clone(),
         messages,
         options,
@@ -117,14 +142,7 @@ pub async fn messages(
         format,
         tool_choice: common::tool_choice(req.tool_choice.as_ref()),
         logprobs: None,
-    }
-    .job(&state, started)?;
-    let pieces = infer::run(&state, job).await?;
-    if req.stream {
-        stream_reply(pieces, req.model).await
-    } else {
-        whole_reply(pieces, req.model).await
-    }
+    })
 }
 
 #[cfg(test)]
