@@ -36,7 +36,7 @@ import mlx.core as mx
 from mlx_lm import load
 from mlx_lm.generate import generate_step, generation_stream, wired_limit
 
-from . import constrain, facts, log, protocol, templates
+from . import constrain, facts, log, protocol, templates, vlm
 from .logprobs import LogprobTrail, token_bytes_of
 from .protocol import ChatExtras, CompletionRequest, RequestError
 from .sampling import logits_processors_for, sampler_for
@@ -63,6 +63,7 @@ class Job:
         self._cancel = threading.Event()
         self.prompt: list[int] = []
         self.matcher: Any = None  # the compiled ``format`` (an llguidance LLMatcher), if any
+        self.vision = vlm.VisionInputs()  # pixel values of the prompt's images (vision models)
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -252,9 +253,16 @@ class Engine:
         path = Path(self.model_dir)
         if not path.is_dir():
             raise FileNotFoundError(f"model directory not found: {path}")
-        self.model, self.tokenizer, config = load(str(path), lazy=False, return_config=True)
+        # A vision model (mlx-vlm) keeps its processor here; None for text models (mlx_lm).
+        self.processor: Any = None
+        if vlm.is_vlm(path):
+            self.model, self.processor, self.tokenizer, config = vlm.load(str(path))
+        else:
+            self.model, self.tokenizer, config = load(str(path), lazy=False, return_config=True)
         template = templates.install_template(self.tokenizer, path)
         self.facts = facts.model_facts(self.model_dir, self.model, self.tokenizer, config, template)
+        if self.processor is not None:
+            self.facts["capabilities"].append("vision")
         text_cfg = config.get("text_config") or {}
         self.vocab_size = int(text_cfg.get("vocab_size") or config.get("vocab_size") or 0)
         self.vocab_size = self.vocab_size or len(self.tokenizer)
@@ -272,7 +280,20 @@ class Engine:
         start = time.monotonic()
         prompt = templates.render_tokens(self.tokenizer, [{"role": "user", "content": "hi"}])
         sampler = sampler_for(protocol.Options(), self.vocab_size)
-        gen = generate_step(mx.array(prompt), self.model, max_tokens=WARMUP_TOKENS, sampler=sampler)
+        if self.processor is not None:
+            gen = vlm.generate_step(
+                self.model,
+                prompt,
+                vlm.VisionInputs(),
+                max_tokens=WARMUP_TOKENS,
+                sampler=sampler,
+                processors=[],
+                prefill_step_size=PREFILL_STEP_SIZE,
+            )
+        else:
+            gen = generate_step(
+                mx.array(prompt), self.model, max_tokens=WARMUP_TOKENS, sampler=sampler
+            )
         for _ in gen:
             pass
         self.warmup_ms = int((time.monotonic() - start) * 1000)
@@ -320,7 +341,7 @@ class Engine:
         """Render and check the prompt; answer with a rejection or a ``start`` event."""
         req = job.req
         try:
-            job.prompt, dropped = self._prompt_tokens(req)
+            job.prompt, dropped = self._prompt_tokens(job)
             if req.format is not None:
                 job.matcher = constrain.compile_schema(self.llg_tokenizer, req.format)
         except RequestError as exc:
@@ -338,11 +359,22 @@ class Engine:
         tags = job.req.think_tags
         return tags is not None and templates.opens_thinking(self.tokenizer, job.prompt, tags[0])
 
-    def _prompt_tokens(self, req: CompletionRequest) -> tuple[list[int], int]:
+    def _prompt_tokens(self, job: Job) -> tuple[list[int], int]:
+        req = job.req
         num_ctx = req.options.num_ctx
         self._check_vocab(req.context, "context")
         budget = num_ctx - len(req.context)
-        if req.messages is not None:
+        if vlm.has_images(req.messages):
+            if self.processor is None:
+                raise RequestError("this model does not support images")
+            assert req.messages is not None
+            prompts = vlm.ImagePrompts(self.processor, self.tokenizer, req.extras)
+            prompts.decode_all(req.messages)
+            tokens, dropped = templates.fit_messages(
+                prompts.render, req.messages, budget, num_ctx, req.truncate
+            )
+            job.vision = prompts.inputs_for(tokens)
+        elif req.messages is not None:
             render = functools.partial(templates.render_tokens, self.tokenizer, extras=req.extras)
             tokens, dropped = templates.fit_messages(
                 render, req.messages, budget, num_ctx, req.truncate
@@ -402,6 +434,18 @@ class Engine:
         )
         if job.req.logprobs:
             seq.logprobs = LogprobTrail(job.req.top_logprobs, self.token_bytes)
+        if self.processor is not None:
+            # mlx-vlm has no prefill progress callback: a cancel lands after the prefill.
+            seq.gen = vlm.generate_step(
+                self.model,
+                job.prompt,
+                job.vision,
+                max_tokens=limit,
+                sampler=sampler_for(opts, self.vocab_size),
+                processors=self._processors(job),
+                prefill_step_size=PREFILL_STEP_SIZE,
+            )
+            return seq
         seq.gen = generate_step(
             mx.array(job.prompt),
             self.model,

@@ -2,6 +2,12 @@
 //! ollmlx manages in `$OLLMLX_HOME/runtime/`, created on first use with pinned `mlx-lm` and the
 //! MLX build for the platform. While it installs, MLX requests get a clear 503; progress goes to
 //! the log.
+//!
+//! Vision models (an MLX `config.json` with `vision_config`) need mlx-vlm as well, which the
+//! managed runtime does not install (it adds about 730 MB: opencv, datasets, mlx-audio). Without
+//! it such a model fails to load with the runner's message `... needs mlx-vlm: pip install
+//! 'mlx-vlm==0.7.10'`; install it into the managed venv, or point `OLLMLX_PYTHON` at a Python
+//! that has it.
 
 use super::RunnerError;
 use std::path::{Path, PathBuf};

@@ -81,11 +81,15 @@ pub fn read(layout: &MlxLayout, display_name: &str) -> ModelFacts {
         }
     }
     let template = chat_template(dir);
+    let mut caps = capabilities(template.as_deref());
+    if has_vision_config(&config) {
+        caps.push("vision".into());
+    }
     ModelFacts {
         quantization_level: quantization_level(&config, quant, bits, weight_dtype.as_deref()),
         context_length: get("max_position_embeddings"),
         embedding_length: get("hidden_size"),
-        capabilities: capabilities(template.as_deref()),
+        capabilities: caps,
         license: license(dir),
         parameters: generation_parameters(dir),
         architecture,
@@ -164,6 +168,12 @@ pub fn go_template_capabilities(template: &str, from_weights: &[String]) -> Vec<
         caps.push("vision".into());
     }
     caps
+}
+
+/// Whether an MLX `config.json` describes a vision tower (a `vision_config` object), which the
+/// runner then serves with mlx-vlm.
+pub fn has_vision_config(config: &Value) -> bool {
+    config.get("vision_config").is_some_and(Value::is_object)
 }
 
 /// `model_type`, else `architectures[0]` lower-cased without its `ForCausalLM`-style suffix.

@@ -101,10 +101,13 @@ impl LocalModel {
     }
 
     /// Whether the model reads images: a GGUF with a vision projector (llama-server loads it with
-    /// `--mmproj`). MLX models have none (mlx_lm is text-only). `/api/show` lists `vision`
-    /// exactly for these models.
+    /// `--mmproj`), or an MLX model whose `config.json` has a `vision_config` (the runner serves
+    /// it with mlx-vlm). `/api/show` lists `vision` exactly for these models.
     pub fn has_vision(&self) -> bool {
-        matches!(self.format, Format::Gguf(_)) && self.config.projector.is_some()
+        match self.format {
+            Format::Gguf(_) => self.config.projector.is_some(),
+            Format::Mlx(_) => self.header().vision,
+        }
     }
 
     /// The context length the model was trained for and whether it only embeds, read cheaply
@@ -163,6 +166,7 @@ impl LocalModel {
                     context_length: ctx,
                     embedding_only: false,
                     chat_template: facts::chat_template(&l.dir).map(Into::into),
+                    vision: facts::has_vision_config(&cfg),
                 }
             }
             Format::Gguf(p) => match gguf::read(p, false) {
@@ -172,6 +176,7 @@ impl LocalModel {
                         .kv
                         .contains_key(&format!("{}.pooling_type", g.architecture())),
                     chat_template: g.str("tokenizer.chat_template").map(Into::into),
+                    vision: false,
                 },
                 Err(_) => Header::default(),
             },
@@ -211,6 +216,8 @@ struct Header {
     context_length: Option<u64>,
     embedding_only: bool,
     chat_template: Option<std::sync::Arc<str>>,
+    /// MLX only: `config.json` describes a vision tower.
+    vision: bool,
 }
 
 pub struct Store {

@@ -6,6 +6,9 @@
 //! ViT whose 32x32 images cost exactly 4 prompt tokens. Its weights are random, so "the image
 //! reached the model" is shown by the prompt growing by those 4 tokens and by two different
 //! images giving two different greedy answers.
+//!
+//! MLX vision models are served with mlx-vlm: `tiny-vlm` is a random LLaVA (CLIP tower) whose
+//! 32x32 images cost 4 prompt tokens as well.
 
 use crate::support::*;
 use serde_json::{json, Value};
@@ -360,4 +363,86 @@ fn anthropic_and_responses_images_reach_the_model() {
             .ends_with("does not support vision"),
         "{e}"
     );
+}
+
+/// The MLX vision fixture (make_models.py's `tiny-vlm`, served with mlx-vlm).
+const TINY_VLM: &str = "ollmlx-test/tiny-vlm";
+
+#[test]
+fn images_reach_mlx_vision_models_through_mlx_vlm() {
+    let Some(python) = python() else { return };
+    let fx = fixtures(&python);
+    let s = &TestServer::start(Options {
+        hub: fx.join("hub"),
+        python,
+        env: vec![],
+    });
+    let image = |name: &str| base64(&std::fs::read(fx.join("images").join(name)).unwrap());
+    let (red, gradient) = (image("red.png"), image("gradient.png"));
+
+    // /api/show lists vision for the VLM only.
+    for (model, vision) in [(TINY_VLM, true), (TINY, false)] {
+        let (status, show) = post(s, "/api/show", json!({"model": model}));
+        assert_eq!(status, 200, "{show}");
+        let caps = show["capabilities"].as_array().unwrap();
+        assert_eq!(caps.contains(&json!("vision")), vision, "{model}: {caps:?}");
+    }
+
+    // /api/chat: text-only works; each image adds its tokens and changes the greedy answer.
+    let (text, text_tokens) = chat(s, TINY_VLM, &[]);
+    let (a, red_tokens) = chat(s, TINY_VLM, &[&red]);
+    let (b, gradient_tokens) = chat(s, TINY_VLM, &[&gradient]);
+    assert_eq!(
+        red_tokens,
+        text_tokens + IMAGE_TOKENS,
+        "{text:?} {a:?} {b:?}"
+    );
+    assert_eq!(gradient_tokens, red_tokens);
+    assert!(!text.is_empty() && !a.is_empty() && !b.is_empty());
+    assert_ne!(a, b);
+    assert_ne!(a, text);
+    assert_eq!(chat(s, TINY_VLM, &[&red]).0, a, "greedy is deterministic");
+
+    // /v1/chat/completions image_url parts reach it as well: the answer is /api/chat's (the part
+    // is a message of its own there, so only the image's answer is compared with itself).
+    let ask = |img: &str| {
+        let (status, v) = post(
+            s,
+            "/v1/chat/completions",
+            json!({"model": TINY_VLM, "temperature": 0, "max_tokens": 8,
+                   "messages": [{"role": "user", "content": [
+                       {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{img}")}}]}]}),
+        );
+        assert_eq!(status, 200, "{v}");
+        (
+            v["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            v["usage"]["prompt_tokens"].as_u64().unwrap(),
+        )
+    };
+    let (oa_red, oa_red_tokens) = ask(&red);
+    let (oa_gradient, _) = ask(&gradient);
+    assert_ne!(oa_red, oa_gradient);
+    let (status, empty) = post(
+        s,
+        "/v1/chat/completions",
+        json!({"model": TINY_VLM, "temperature": 0, "max_tokens": 8,
+               "messages": [{"role": "user", "content": ""}]}),
+    );
+    assert_eq!(status, 200, "{empty}");
+    assert_eq!(
+        oa_red_tokens,
+        empty["usage"]["prompt_tokens"].as_u64().unwrap() + IMAGE_TOKENS
+    );
+
+    // The text MLX model still refuses images at the gate.
+    let msgs = json!([{"role": "user", "content": "What is this?", "images": [red]}]);
+    let (status, e) = post(s, "/api/chat", json!({"model": TINY, "messages": msgs}));
+    assert_eq!(status, 400, "{e}");
+    assert!(e["error"]
+        .as_str()
+        .unwrap()
+        .ends_with(" does not support vision"));
 }
