@@ -64,6 +64,12 @@ pub async fn generate(
         )));
     }
     common::check_vision(&model, has_images)?;
+    if req.raw && has_images && matches!(model.format, crate::store::format::Format::Mlx(_)) {
+        // The MLX runner places images with the model's processor, which needs messages.
+        return Err(ServerError::BadRequest(
+            "raw prompts cannot carry images on MLX models: send the prompt without raw".into(),
+        ));
+    }
     if !req.template.is_empty() {
         return Err(ServerError::BadRequest(
             "a custom template is not supported for MLX models: they use their own chat template"
