@@ -446,3 +446,19 @@ fn images_reach_mlx_vision_models_through_mlx_vlm() {
         .unwrap()
         .ends_with(" does not support vision"));
 }
+
+#[test]
+fn mlx_raw_prompts_with_images_are_refused_not_dropped() {
+    let Some(v) = vision_server() else { return };
+    let (status, e) = post(
+        &v.server,
+        "/api/generate",
+        json!({"model": "ollmlx-test/tiny-vlm", "prompt": "[img-0] what?", "raw": true,
+               "images": [v.red], "stream": false}),
+    );
+    assert_eq!(status, 400, "{e}");
+    assert_eq!(
+        e["error"],
+        "raw prompts cannot carry images on MLX models: send the prompt without raw"
+    );
+}
