@@ -81,20 +81,30 @@ impl Endpoint {
         self.decode(resp).await
     }
 
-    /// A POST whose reply status has been checked.
+    /// A POST whose reply status has been checked. A request that could not be sent at all is
+    /// sent once more on a fresh connection while the runner lives: a pooled keep-alive
+    /// connection the runner closed at the same moment (llama-server does so after a stream)
+    /// fails that way before the runner has read anything, so the retry cannot run it twice.
     pub async fn post<B: Serialize>(
         &self,
         path: &str,
         body: &B,
     ) -> Result<reqwest::Response, RunnerError> {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(e))?;
+        let send = || {
+            self.http
+                .post(format!("{}{path}", self.base))
+                .bearer_auth(&self.token)
+                .json(body)
+                .send()
+        };
+        let resp = match send().await {
+            Err(e) if unsent(&e) && self.exit.borrow().is_none() => {
+                tracing::debug!(path, error = %e, "resending a request the runner never read");
+                send().await
+            }
+            other => other,
+        }
+        .map_err(|e| self.transport_error(e))?;
         check_status(resp).await
     }
 
@@ -172,6 +182,12 @@ impl Endpoint {
             RunnerError::Failed(what)
         }
     }
+}
+
+/// Whether a request failed before any reply (connecting or writing it), as opposed to a
+/// timeout or a broken reply.
+fn unsent(e: &reqwest::Error) -> bool {
+    (e.is_connect() || e.is_request()) && !e.is_timeout() && !e.is_body() && !e.is_decode()
 }
 
 /// Maps a non-2xx reply to the error it carries (`{"error": "..."}` or llama-server's

@@ -106,17 +106,27 @@ impl Job {
 
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-/// Runs a completion.
-pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError> {
-    let job_config = job.model.config.clone();
+/// What every request resolves first: its plan (template, thinking, constraint), its options
+/// (the request's over the model's over Ollama's defaults) and the load-time options.
+fn prepare(
+    state: &AppState,
+    job: &Job,
+) -> Result<(super::plan::Plan, Options, LoadOptions), ServerError> {
     let traits = super::plan::TemplateTraits::of(&job.model);
-    let plan = super::plan::plan(&job, &traits)?;
+    let plan = super::plan::plan(job, &traits)?;
     let o = job
         .options
         .clone()
         .or(&job.model.config.params)
         .or(&Options::ollama_defaults());
     let load = load_options(state, &job.model, &o);
+    Ok((plan, o, load))
+}
+
+/// Runs a completion.
+pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError> {
+    let job_config = job.model.config.clone();
+    let (plan, o, load) = prepare(state, &job)?;
     let num_ctx = load.num_ctx;
     let lease = state
         .scheduler
@@ -255,14 +265,7 @@ pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError>
 /// SYSTEM and MESSAGE layers, its template, tools and thinking setting), counted by the model's
 /// tokenizer. Loads the model if needed.
 pub async fn count_prompt(state: &AppState, job: Job) -> Result<u64, ServerError> {
-    let traits = super::plan::TemplateTraits::of(&job.model);
-    let plan = super::plan::plan(&job, &traits)?;
-    let o = job
-        .options
-        .clone()
-        .or(&job.model.config.params)
-        .or(&Options::ollama_defaults());
-    let load = load_options(state, &job.model, &o);
+    let (plan, _, load) = prepare(state, &job)?;
     let config = job.model.config.clone();
     let lease = state.scheduler.acquire(job.model, None, load).await?;
     let PromptInput::Messages(messages) = job.input else {

@@ -18,35 +18,24 @@ struct Agents {
 }
 
 fn agents() -> Option<Agents> {
-    let python = python()?;
-    llama_server()?;
-    let fx = fixtures(&python);
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("models");
     let go =
         std::fs::read_to_string(repo_root().join("tests/fixtures/templates/qwen3.gotmpl")).unwrap();
-    for (name, file) in [
-        ("agent", "tiny-agent-f32.gguf"),
-        ("thinker", "tiny-thinker-f32.gguf"),
-    ] {
-        let gguf = fx.join("gguf").join(file);
-        ollama_model(&store, &format!("{name}-gguf"), &gguf, &[]);
-        ollama_model(&store, &format!("{name}-go"), &gguf, &[("template", &go)]);
-    }
-    ollama_model(
-        &store,
-        "tiny-gguf",
-        &fx.join("gguf/tiny-llama-f32.gguf"),
-        &[],
-    );
-    let server = TestServer::start(Options {
-        hub: fx.join("hub"),
-        python,
-        env: vec![
-            ("OLLAMA_MODELS".into(), store.display().to_string()),
-            ("OLLAMA_MAX_LOADED_MODELS".into(), "2".into()),
-        ],
-    });
+    let (server, _, dir) = server_with_store(|fx, store| {
+        for (name, file) in [
+            ("agent", "tiny-agent-f32.gguf"),
+            ("thinker", "tiny-thinker-f32.gguf"),
+        ] {
+            let gguf = fx.join("gguf").join(file);
+            ollama_model(store, &format!("{name}-gguf"), &gguf, &[]);
+            ollama_model(store, &format!("{name}-go"), &gguf, &[("template", &go)]);
+        }
+        ollama_model(
+            store,
+            "tiny-gguf",
+            &fx.join("gguf/tiny-llama-f32.gguf"),
+            &[],
+        );
+    })?;
     Some(Agents { server, _dir: dir })
 }
 
@@ -55,31 +44,6 @@ fn weather_tool() -> Value {
         "name": "get_weather", "description": "The weather in a city",
         "parameters": {"type": "object", "required": ["city"], "properties": {
             "city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}}}}})
-}
-
-fn post(s: &TestServer, path: &str, body: Value) -> (u16, String) {
-    let r = s.post(path, body);
-    let status = r.status().as_u16();
-    (status, r.text().unwrap())
-}
-
-/// Streams a chat and gathers its channels: (thinking, content, tool calls, last line).
-fn chat_stream(s: &TestServer, body: Value) -> (String, String, Vec<Value>, Value) {
-    let (status, text) = post(s, "/api/chat", body);
-    assert_eq!(status, 200, "{text}");
-    let lines = ndjson(&text);
-    let (mut thinking, mut content, mut calls) = (String::new(), String::new(), Vec::new());
-    for l in &lines {
-        thinking += l["message"]["thinking"].as_str().unwrap_or("");
-        content += l["message"]["content"].as_str().unwrap();
-        if let Some(c) = l["message"]["tool_calls"].as_array() {
-            // Calls arrive whole, one per chunk, with no text beside them.
-            assert_eq!(c.len(), 1, "{l}");
-            assert_eq!(l["message"]["content"], "", "{l}");
-            calls.extend(c.iter().cloned());
-        }
-    }
-    (thinking, content, calls, lines.last().unwrap().clone())
 }
 
 fn assert_weather_call(call: &Value, index: u64) {
@@ -119,7 +83,7 @@ fn tool_calls_and_thinking_stream_split_from_every_runner() {
         assert_weather_call(&calls[0], 0);
 
         // Not streamed: the same, gathered; then the tool's answer goes back.
-        let (status, text) = post(
+        let (status, text) = post_text(
             s,
             "/api/chat",
             json!({"model": model, "messages": msgs,
@@ -132,7 +96,7 @@ fn tool_calls_and_thinking_stream_split_from_every_runner() {
         let mut history = msgs.as_array().unwrap().clone();
         history.push(v["message"].clone());
         history.push(json!({"role": "tool", "tool_name": "get_weather", "content": "18 degrees"}));
-        let (status, text) = post(
+        let (status, text) = post_text(
             s,
             "/api/chat",
             json!({"model": model, "messages": history,
@@ -164,7 +128,7 @@ fn thinking_models_split_reasoning_and_answer() {
             "{model}"
         );
         // /api/generate has the same channels.
-        let (status, text) = post(
+        let (status, text) = post_text(
             s,
             "/api/generate",
             json!({"model": model, "prompt": "Hi",
@@ -206,7 +170,7 @@ fn capabilities_match_what_works() {
         .unwrap()["capabilities"]
         .clone();
     assert_eq!(caps, json!(["completion"]));
-    let (status, text) = post(
+    let (status, text) = post_text(
         s,
         "/api/chat",
         json!({"model": tiny,
@@ -219,7 +183,7 @@ fn capabilities_match_what_works() {
             r#"{"error":"\"ollmlx-test/tiny-llama\" does not support tools"}"#
         )
     );
-    let (status, text) = post(
+    let (status, text) = post_text(
         s,
         "/api/chat",
         json!({"model": tiny,
@@ -232,7 +196,7 @@ fn capabilities_match_what_works() {
             r#"{"error":"\"ollmlx-test/tiny-llama\" does not support thinking"}"#
         )
     );
-    let (status, text) = post(
+    let (status, text) = post_text(
         s,
         "/api/chat",
         json!({"model": tiny,
@@ -249,7 +213,7 @@ fn openai_streams_tool_calls_with_index_and_reasoning() {
     let Some(a) = agents() else { return };
     let s = &a.server;
     for model in AGENT {
-        let (status, text) = post(
+        let (status, text) = post_text(
             s,
             "/v1/chat/completions",
             json!({"model": model, "stream": true,
@@ -287,7 +251,7 @@ fn openai_streams_tool_calls_with_index_and_reasoning() {
         );
 
         // Not streamed, reasoning_effort "none": no reasoning, content null beside the call.
-        let (status, text) = post(
+        let (status, text) = post_text(
             s,
             "/v1/chat/completions",
             json!({"model": model,
@@ -307,7 +271,7 @@ fn logprobs_come_from_both_runners() {
     let Some(a) = agents() else { return };
     let s = &a.server;
     for model in ["ollmlx-test/tiny-thinker", "thinker-gguf"] {
-        let (status, text) = post(
+        let (status, text) = post_text(
             s,
             "/api/chat",
             json!({"model": model, "stream": false,
@@ -428,7 +392,7 @@ fn a_required_tool_call_is_forced_by_constrained_decoding() {
                 vec!["get_time"],
             ),
         ] {
-            let (status, text) = post(
+            let (status, text) = post_text(
                 s,
                 "/v1/chat/completions",
                 json!({"model": model,
@@ -455,7 +419,7 @@ fn a_required_tool_call_is_forced_by_constrained_decoding() {
             assert_eq!(args.as_object().unwrap().len(), 1, "{args}");
         }
         // Anthropic's spelling.
-        let (status, text) = post(
+        let (status, text) = post_text(
             s,
             "/v1/messages",
             json!({"model": model, "max_tokens": 200,
@@ -475,7 +439,7 @@ fn a_required_tool_call_is_forced_by_constrained_decoding() {
         assert_eq!(block["name"], "get_time");
     }
     // A name that is not a tool is a clear 400.
-    let (status, text) = post(
+    let (status, text) = post_text(
         s,
         "/v1/chat/completions",
         json!({"model": THINKER[0],
@@ -500,7 +464,7 @@ fn official_ollama_python_client_calls_tools_and_thinks() {
 fn anthropic_reports_the_stop_sequence_that_ended_the_turn() {
     let Some(a) = agents() else { return };
     for model in THINKER {
-        let (status, text) = post(
+        let (status, text) = post_text(
             &a.server,
             "/v1/messages",
             json!({"model": model,
@@ -524,14 +488,14 @@ fn anthropic_count_tokens_matches_what_the_model_reads() {
     for model in AGENT {
         let ask = json!({"model": model, "system": "Be brief.", "tools": tools,
             "messages": [{"role": "user", "content": "Weather in Paris?"}]});
-        let (status, text) = post(s, "/v1/messages/count_tokens", ask.clone());
+        let (status, text) = post_text(s, "/v1/messages/count_tokens", ask.clone());
         assert_eq!(status, 200, "{text}");
         let counted = serde_json::from_str::<Value>(&text).unwrap()["input_tokens"]
             .as_u64()
             .unwrap();
         let mut run = ask;
         run["max_tokens"] = json!(50);
-        let (status, text) = post(s, "/v1/messages", run);
+        let (status, text) = post_text(s, "/v1/messages", run);
         assert_eq!(status, 200, "{text}");
         let read = serde_json::from_str::<Value>(&text).unwrap()["usage"]["input_tokens"]
             .as_u64()

@@ -19,20 +19,9 @@ struct Oss {
 }
 
 fn oss() -> Option<Oss> {
-    let python = python()?;
-    llama_server()?;
-    let fx = fixtures(&python);
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("models");
-    ollama_model(&store, "oss-gguf", &fx.join("gguf/tiny-oss-f32.gguf"), &[]);
-    let server = TestServer::start(Options {
-        hub: fx.join("hub"),
-        python,
-        env: vec![
-            ("OLLAMA_MODELS".into(), store.display().to_string()),
-            ("OLLAMA_MAX_LOADED_MODELS".into(), "2".into()),
-        ],
-    });
+    let (server, _, dir) = server_with_store(|fx, store| {
+        ollama_model(store, "oss-gguf", &fx.join("gguf/tiny-oss-f32.gguf"), &[]);
+    })?;
     Some(Oss { server, _dir: dir })
 }
 
@@ -41,28 +30,6 @@ fn weather_tool() -> Value {
         "name": "get_weather", "description": "Get the current weather in a city.",
         "parameters": {"type": "object", "required": ["city"], "properties": {
             "city": {"type": "string", "description": "The city, e.g. Paris"}}}}})
-}
-
-fn post(s: &TestServer, path: &str, body: Value) -> (u16, String) {
-    let r = s.post(path, body);
-    let status = r.status().as_u16();
-    (status, r.text().unwrap())
-}
-
-/// Streams a chat and gathers its channels: (thinking, content, tool calls, last line).
-fn chat_stream(s: &TestServer, body: Value) -> (String, String, Vec<Value>, Value) {
-    let (status, text) = post(s, "/api/chat", body);
-    assert_eq!(status, 200, "{text}");
-    let lines = ndjson(&text);
-    let (mut thinking, mut content, mut calls) = (String::new(), String::new(), Vec::new());
-    for l in &lines {
-        thinking += l["message"]["thinking"].as_str().unwrap_or("");
-        content += l["message"]["content"].as_str().unwrap();
-        if let Some(c) = l["message"]["tool_calls"].as_array() {
-            calls.extend(c.iter().cloned());
-        }
-    }
-    (thinking, content, calls, lines.last().unwrap().clone())
 }
 
 fn assert_paris_call(call: &Value, model: &str) {
@@ -106,7 +73,7 @@ fn harmony_reasoning_and_tool_calls_from_both_runners() {
 
         // Not streamed: the same, gathered; the call and the tool's answer then go back through
         // the gpt-oss template (thinking and tool call rendered in the history).
-        let (status, text) = post(
+        let (status, text) = post_text(
             s,
             "/api/chat",
             json!({"model": model, "messages": msgs, "tools": [weather_tool()], "stream": false}),
@@ -122,7 +89,7 @@ fn harmony_reasoning_and_tool_calls_from_both_runners() {
         let mut history = msgs.as_array().unwrap().clone();
         history.push(v["message"].clone());
         history.push(json!({"role": "tool", "tool_name": "get_weather", "content": "18 degrees"}));
-        let (status, text) = post(
+        let (status, text) = post_text(
             s,
             "/api/chat",
             json!({"model": model, "messages": history, "tools": [weather_tool()], "stream": false}),
@@ -140,7 +107,7 @@ fn harmony_through_the_openai_api() {
     let s = &o.server;
     let msgs = json!([{"role": "user", "content": "Weather?"}]);
     for model in OSS {
-        let (status, text) = post(
+        let (status, text) = post_text(
             s,
             "/v1/chat/completions",
             json!({"model": model, "messages": msgs, "tools": [weather_tool()]}),
@@ -159,7 +126,7 @@ fn harmony_through_the_openai_api() {
             serde_json::from_str(calls[0]["function"]["arguments"].as_str().unwrap()).unwrap();
         assert_eq!(args, json!({"city": "Paris"}), "{model}");
 
-        let (status, text) = post(
+        let (status, text) = post_text(
             s,
             "/v1/chat/completions",
             json!({"model": model, "stream": true, "messages": msgs, "tools": [weather_tool()],

@@ -415,3 +415,54 @@ pub fn node() -> Option<PathBuf> {
         }
     }
 }
+
+/// A daemon over the fixture hub and a fresh Ollama store that `fill(fixtures, store)` lays out
+/// (two runners may stay loaded). Needs Python and llama-server; `None` when absent.
+pub fn server_with_store(
+    fill: impl FnOnce(&Path, &Path),
+) -> Option<(TestServer, PathBuf, tempfile::TempDir)> {
+    let python = python()?;
+    llama_server()?;
+    let fx = fixtures(&python);
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("models");
+    fill(&fx, &store);
+    let server = TestServer::start(Options {
+        hub: fx.join("hub"),
+        python,
+        env: vec![
+            ("OLLAMA_MODELS".into(), store.display().to_string()),
+            ("OLLAMA_MAX_LOADED_MODELS".into(), "2".into()),
+        ],
+    });
+    Some((server, fx, dir))
+}
+
+/// A POST's status and body text.
+pub fn post_text(s: &TestServer, path: &str, body: serde_json::Value) -> (u16, String) {
+    let r = s.post(path, body);
+    let status = r.status().as_u16();
+    (status, r.text().unwrap())
+}
+
+/// Streams an `/api/chat` and gathers its channels: (thinking, content, tool calls, last line).
+/// Tool calls must arrive whole, one per chunk, with no text beside them.
+pub fn chat_stream(
+    s: &TestServer,
+    body: serde_json::Value,
+) -> (String, String, Vec<serde_json::Value>, serde_json::Value) {
+    let (status, text) = post_text(s, "/api/chat", body);
+    assert_eq!(status, 200, "{text}");
+    let lines = ndjson(&text);
+    let (mut thinking, mut content, mut calls) = (String::new(), String::new(), Vec::new());
+    for l in &lines {
+        thinking += l["message"]["thinking"].as_str().unwrap_or("");
+        content += l["message"]["content"].as_str().unwrap();
+        if let Some(c) = l["message"]["tool_calls"].as_array() {
+            assert_eq!(c.len(), 1, "{l}");
+            assert_eq!(l["message"]["content"], "", "{l}");
+            calls.extend(c.iter().cloned());
+        }
+    }
+    (thinking, content, calls, lines.last().unwrap().clone())
+}

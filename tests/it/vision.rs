@@ -29,32 +29,21 @@ struct Vision {
 /// A daemon with `vision` (tiny-llama f32 + the projector), `vision-go` (the same with a Go
 /// TEMPLATE layer), `text-gguf` (no projector) and the MLX fixtures.
 fn vision_server() -> Option<Vision> {
-    let python = python()?;
-    llama_server()?;
-    let fx = fixtures(&python);
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("models");
-    let gguf = fx.join("gguf/tiny-llama-f32.gguf");
-    let projector = std::fs::read(fx.join("gguf/tiny-mmproj-f32.gguf")).unwrap();
-    ollama_model_with(&store, "vision", &gguf, &[("projector", &projector)]);
-    ollama_model_with(
-        &store,
-        "vision-go",
-        &gguf,
-        &[
-            ("projector", &projector),
-            ("template", CHATML_GO.as_bytes()),
-        ],
-    );
-    ollama_model(&store, "text-gguf", &gguf, &[]);
-    let server = TestServer::start(Options {
-        hub: fx.join("hub"),
-        python,
-        env: vec![
-            ("OLLAMA_MODELS".into(), store.display().to_string()),
-            ("OLLAMA_MAX_LOADED_MODELS".into(), "2".into()),
-        ],
-    });
+    let (server, fx, dir) = server_with_store(|fx, store| {
+        let gguf = fx.join("gguf/tiny-llama-f32.gguf");
+        let projector = std::fs::read(fx.join("gguf/tiny-mmproj-f32.gguf")).unwrap();
+        ollama_model_with(store, "vision", &gguf, &[("projector", &projector)]);
+        ollama_model_with(
+            store,
+            "vision-go",
+            &gguf,
+            &[
+                ("projector", &projector),
+                ("template", CHATML_GO.as_bytes()),
+            ],
+        );
+        ollama_model(store, "text-gguf", &gguf, &[]);
+    })?;
     let image = |name: &str| base64(&std::fs::read(fx.join("images").join(name)).unwrap());
     Some(Vision {
         server,
