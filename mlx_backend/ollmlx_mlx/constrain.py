@@ -21,11 +21,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import llguidance
-import llguidance.hf
 import mlx.core as mx
 import numpy as np
-from llguidance.numpy import allocate_token_bitmask, fill_next_token_bitmask
+
+try:
+    import llguidance
+    import llguidance.hf
+    from llguidance.numpy import allocate_token_bitmask, fill_next_token_bitmask
+except ImportError:  # a Python without it still serves text; `format` is refused with a 501
+    llguidance = None
+
+# What to install when llguidance is missing (the pin of mlx_backend/requirements.txt).
+INSTALL_HINT = "pip install 'llguidance==1.9.1'"
 
 from . import log
 from .protocol import RequestError
@@ -46,6 +53,9 @@ def build_tokenizer(
     """The llguidance tokenizer for a model, or None (with a warning) if it cannot be built;
     ``format`` requests are then refused. ``vocab_size`` is the logits width, which can exceed
     the tokenizer's own vocabulary (padded embeddings); the extra ids are never allowed."""
+    if llguidance is None:
+        log.warning("structured output is unavailable: llguidance is not installed")
+        return None
     hf = getattr(tokenizer, "_tokenizer", tokenizer)  # mlx_lm's TokenizerWrapper wraps the HF one
     try:
         return llguidance.hf.from_tokenizer(hf, n_vocab=vocab_size, eos_token=sorted(eos_ids))
@@ -56,6 +66,10 @@ def build_tokenizer(
 
 def compile_schema(llt: llguidance.LLTokenizer | None, schema: dict[str, Any]) -> Any:
     """A fresh ``LLMatcher`` for ``schema``; a ``RequestError`` (400) if llguidance refuses it."""
+    if llguidance is None:
+        raise RequestError(
+            f"structured output needs llguidance in the MLX runner's Python: {INSTALL_HINT}", 501
+        )
     if llt is None:
         raise RequestError("this model's tokenizer does not support structured output", 501)
     try:

@@ -210,3 +210,17 @@ def test_close_objects_defaults_additional_properties_to_false() -> None:
     assert "additionalProperties" not in closed["properties"]  # the map itself is not a schema
     assert "additionalProperties" not in point  # the input is not modified
     assert close_objects({"type": "object"}) == {"type": "object"}  # "json": any object
+
+
+def test_without_llguidance_text_still_works_and_format_is_a_clear_501(monkeypatch) -> None:
+    from ollmlx_mlx import constrain
+    from ollmlx_mlx.protocol import RequestError
+
+    monkeypatch.setattr(constrain, "llguidance", None)
+    assert constrain.build_tokenizer(object(), 10, [0]) is None
+    try:
+        constrain.compile_schema(None, {"type": "object"})
+        raise AssertionError("a format was accepted without llguidance")
+    except RequestError as e:
+        assert e.status == 501
+        assert "pip install 'llguidance==1.9.1'" in str(e)

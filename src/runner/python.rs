@@ -19,6 +19,8 @@ use tokio::process::Command;
 /// The versions the managed runtime installs. Bump together with `mlx_backend/requirements.txt`.
 pub const MLX_VERSION: &str = "0.32.4";
 pub const MLX_LM_VERSION: &str = "0.32.2";
+/// Constrained decoding (`format`, required tool calls) in the runner.
+pub const LLGUIDANCE_VERSION: &str = "1.9.1";
 
 #[derive(Debug, Clone)]
 enum State {
@@ -97,7 +99,9 @@ impl PythonRuntime {
             return p.exists().then(|| p.clone());
         }
         let python = self.venv.join("bin").join("python");
-        (self.venv.join(READY_MARKER).is_file() && python.exists()).then_some(python)
+        // The marker lists what was installed: a runtime made with other pins is reinstalled.
+        let installed = std::fs::read_to_string(self.venv.join(READY_MARKER)).ok()?;
+        (installed == self.packages().join(" ") && python.exists()).then_some(python)
     }
 
     /// Asks the runtime's `mlx_lm` whether it has an architecture for a config's `model_type`
@@ -170,7 +174,10 @@ impl PythonRuntime {
             _ if cfg!(target_os = "macos") => None,
             _ => Some("cpu"),
         };
-        let mut p = vec![format!("mlx-lm=={MLX_LM_VERSION}")];
+        let mut p = vec![
+            format!("mlx-lm=={MLX_LM_VERSION}"),
+            format!("llguidance=={LLGUIDANCE_VERSION}"),
+        ];
         match mlx_extra {
             Some(extra) => p.push(format!("mlx[{extra}]=={MLX_VERSION}")),
             None => p.push(format!("mlx=={MLX_VERSION}")),
@@ -247,11 +254,42 @@ mod tests {
         let rt = PythonRuntime::new(None, Path::new("/tmp/h"), "cuda13");
         assert_eq!(
             rt.packages(),
-            vec!["mlx-lm==0.32.2".to_string(), "mlx[cuda13]==0.32.4".into()]
+            vec![
+                "mlx-lm==0.32.2".to_string(),
+                "llguidance==1.9.1".into(),
+                "mlx[cuda13]==0.32.4".into()
+            ]
         );
         let rt = PythonRuntime::new(None, Path::new("/tmp/h"), "auto");
         if cfg!(target_os = "linux") {
-            assert_eq!(rt.packages()[1], "mlx[cpu]==0.32.4");
+            assert_eq!(rt.packages()[2], "mlx[cpu]==0.32.4");
         }
+    }
+
+    #[test]
+    fn pins_match_the_test_venv() {
+        let reqs = include_str!("../../mlx_backend/requirements.txt");
+        for pin in [
+            format!("mlx-lm=={MLX_LM_VERSION}"),
+            format!("mlx[cpu]=={MLX_VERSION}"),
+            format!("llguidance=={LLGUIDANCE_VERSION}"),
+        ] {
+            assert!(reqs.lines().any(|l| l.trim() == pin), "{pin} in requirements.txt");
+        }
+        let hint = include_str!("../../mlx_backend/ollmlx_mlx/constrain.py");
+        assert!(hint.contains(&format!("llguidance=={LLGUIDANCE_VERSION}")));
+    }
+
+    #[test]
+    fn a_runtime_made_with_other_pins_is_not_ready() {
+        let home = tempfile::tempdir().unwrap();
+        let rt = PythonRuntime::new(None, home.path(), "cpu");
+        let bin = rt.venv.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::write(bin.join("python"), "").unwrap();
+        std::fs::write(rt.venv.join(READY_MARKER), "mlx-lm==0.32.2 mlx[cpu]==0.32.4").unwrap();
+        assert!(rt.ready_python().is_none(), "an older runtime without llguidance");
+        std::fs::write(rt.venv.join(READY_MARKER), rt.packages().join(" ")).unwrap();
+        assert_eq!(rt.ready_python(), Some(bin.join("python")));
     }
 }
