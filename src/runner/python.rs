@@ -274,7 +274,10 @@ mod tests {
             format!("mlx[cpu]=={MLX_VERSION}"),
             format!("llguidance=={LLGUIDANCE_VERSION}"),
         ] {
-            assert!(reqs.lines().any(|l| l.trim() == pin), "{pin} in requirements.txt");
+            assert!(
+                reqs.lines().any(|l| l.trim() == pin),
+                "{pin} in requirements.txt"
+            );
         }
         let hint = include_str!("../../mlx_backend/ollmlx_mlx/constrain.py");
         assert!(hint.contains(&format!("llguidance=={LLGUIDANCE_VERSION}")));
@@ -287,8 +290,15 @@ mod tests {
         let bin = rt.venv.join("bin");
         std::fs::create_dir_all(&bin).unwrap();
         std::fs::write(bin.join("python"), "").unwrap();
-        std::fs::write(rt.venv.join(READY_MARKER), "mlx-lm==0.32.2 mlx[cpu]==0.32.4").unwrap();
-        assert!(rt.ready_python().is_none(), "an older runtime without llguidance");
+        std::fs::write(
+            rt.venv.join(READY_MARKER),
+            "mlx-lm==0.32.2 mlx[cpu]==0.32.4",
+        )
+        .unwrap();
+        assert!(
+            rt.ready_python().is_none(),
+            "an older runtime without llguidance"
+        );
         std::fs::write(rt.venv.join(READY_MARKER), rt.packages().join(" ")).unwrap();
         assert_eq!(rt.ready_python(), Some(bin.join("python")));
     }

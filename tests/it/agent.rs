@@ -504,3 +504,25 @@ fn anthropic_count_tokens_matches_what_the_model_reads() {
         assert!(counted > 50, "the tools are in the prompt: {counted}");
     }
 }
+
+#[test]
+fn gguf_refuses_schema_keywords_llama_cpp_would_ignore() {
+    let Some(a) = agents() else { return };
+    let schema =
+        json!({"type": "object", "properties": {"n": {"type": "integer", "multipleOf": 3}}});
+    let (status, text) = post_text(
+        &a.server,
+        "/api/chat",
+        json!({"model": "tiny-gguf",
+        "messages": [{"role": "user", "content": "x"}], "format": schema, "stream": false}),
+    );
+    assert_eq!(status, 400, "{text}");
+    let e: Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("unsupported JSON schema: \"multipleOf\""),
+        "{e}"
+    );
+}

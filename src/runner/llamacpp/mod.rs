@@ -16,6 +16,7 @@
 
 mod media;
 mod runner;
+mod schema;
 mod sse;
 mod two_phase;
 

@@ -139,6 +139,14 @@ impl Runner for LlamaRunner {
     }
 
     async fn completion(&self, req: CompletionRequest) -> Result<EventStream, RunnerError> {
+        if let Some(word) = req.format.as_ref().and_then(super::schema::unenforced) {
+            return Err(RunnerError::Rejected {
+                status: 400,
+                message: format!(
+                    "unsupported JSON schema: {word} is not enforced by llama.cpp's grammars (GGUF models); remove it, or use an MLX model"
+                ),
+            });
+        }
         let o = &req.options;
         let num_ctx = o.num_ctx as usize;
         let mut prompt = req.context.clone().unwrap_or_default();
