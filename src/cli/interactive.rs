@@ -407,7 +407,8 @@ impl Repl {
         p: &Printer,
         interrupts: &mut UnboundedReceiver<()>,
     ) -> anyhow::Result<()> {
-        self.session.messages.push(Message::new("user", text));
+        let turn = self.session.user_message(text, p)?;
+        self.session.messages.push(turn);
         let req = self.session.chat_request();
         let outcome = stream_chat(
             client,

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 pub mod cp;
 pub mod create;
 pub mod format;
+pub mod images;
 pub mod interactive;
 pub mod list;
 pub mod login;

@@ -84,7 +84,7 @@ pub async fn run(args: RunArgs, client: &Client, p: &Printer) -> anyhow::Result<
         ..Default::default()
     };
     // As `ollama run`: a model the daemon does not have is pulled first.
-    match client.show(&show).await {
+    let shown = match client.show(&show).await {
         Err(e) if e.is_not_found() => {
             let code = super::pull::pull(client, &args.model, false, p).await?;
             if code != ExitCode::SUCCESS {
@@ -93,12 +93,11 @@ pub async fn run(args: RunArgs, client: &Client, p: &Printer) -> anyhow::Result<
             client
                 .show(&show)
                 .await
-                .map_err(|e| not_found(e, &args.model))?;
+                .map_err(|e| not_found(e, &args.model))?
         }
-        other => {
-            other.map_err(|e| not_found(e, &args.model))?;
-        }
-    }
+        other => other.map_err(|e| not_found(e, &args.model))?,
+    };
+    session.vision = shown.capabilities.iter().any(|c| c == "vision");
 
     if interactive {
         load(client, &session)
@@ -107,9 +106,8 @@ pub async fn run(args: RunArgs, client: &Client, p: &Printer) -> anyhow::Result<
         return super::interactive::run(session, client, p).await;
     }
 
-    session
-        .messages
-        .push(Message::new("user", prompts.join(PROMPT_JOINER)));
+    let turn = session.user_message(prompts.join(PROMPT_JOINER), p)?;
+    session.messages.push(turn);
     let req = session.chat_request();
     if let Outcome::Done { metrics, .. } =
         stream_chat(client, &req, p, session.hide_thinking, None).await?
@@ -177,9 +175,27 @@ pub struct Session {
     pub think: Option<Value>,
     pub hide_thinking: bool,
     pub verbose: bool,
+    /// The model reads images: image paths in a prompt are sent as images.
+    pub vision: bool,
 }
 
 impl Session {
+    /// The user's turn: with a vision model, image files named in the text become its images
+    /// (each announced on stderr, as `ollama run` announces them).
+    pub fn user_message(&self, text: String, p: &Printer) -> anyhow::Result<Message> {
+        if !self.vision {
+            return Ok(Message::new("user", text));
+        }
+        let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+        let (text, images) = super::images::extract(&text, home.as_deref())?;
+        for (path, _) in &images {
+            p.err(format!("Added image '{}'\n", path.display()))?;
+        }
+        let mut m = Message::new("user", text);
+        m.images = images.into_iter().map(|(_, data)| data).collect();
+        Ok(m)
+    }
+
     /// The chat request for the conversation so far.
     pub fn chat_request(&self) -> ChatRequest {
         ChatRequest {

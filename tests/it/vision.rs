@@ -451,3 +451,36 @@ fn mlx_raw_prompts_with_images_are_refused_not_dropped() {
         "raw prompts cannot carry images on MLX models: send the prompt without raw"
     );
 }
+
+#[test]
+fn ollmlx_run_sends_image_files_named_in_the_prompt() {
+    let Some(v) = vision_server() else { return };
+    let image = fixtures(&python().unwrap()).join("images/red.png");
+    let run = |prompt: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ollmlx"))
+            .args(["run", "--verbose", "vision", prompt])
+            .env("OLLAMA_HOST", v.server.url.trim_start_matches("http://"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        let count = stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("prompt eval count:"))
+            .and_then(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no stats: {stderr}"));
+        (count, stderr)
+    };
+    let (with, stderr) = run(&format!("What is this? {}", image.display()));
+    assert!(
+        stderr.contains(&format!("Added image '{}'", image.display())),
+        "{stderr}"
+    );
+    let (without, _) = run("What is this?");
+    assert_eq!(
+        with,
+        without + IMAGE_TOKENS,
+        "the image's tokens were read, the path was not"
+    );
+}

@@ -214,7 +214,7 @@ pub async fn embeddings(
         let v = infer::normalize(v, dims)?;
         let embedding = if base64 {
             let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-            json!(base64_encode(&bytes))
+            json!(crate::base64::encode(&bytes))
         } else {
             json!(v)
         };
@@ -225,34 +225,4 @@ pub async fn embeddings(
         json!({"object": "list", "data": data, "model": req.model,
                    "usage": {"prompt_tokens": n, "total_tokens": n}}),
     ))
-}
-
-/// Standard base64 (RFC 4648) without a dependency.
-fn base64_encode(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for c in bytes.chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn base64_like_rfc4648() {
-        assert_eq!(super::base64_encode(b""), "");
-        assert_eq!(super::base64_encode(b"f"), "Zg==");
-        assert_eq!(super::base64_encode(b"fo"), "Zm8=");
-        assert_eq!(super::base64_encode(b"foobar"), "Zm9vYmFy");
-    }
 }
