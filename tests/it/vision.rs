@@ -13,7 +13,7 @@
 use crate::support::*;
 use serde_json::{json, Value};
 
-/// Prompt tokens one fixture image costs (make_models.IMAGE_TOKENS).
+/// Prompt tokens one fixture image costs (tests/fixtures/tinymodels/vision.py, IMAGE_TOKENS).
 const IMAGE_TOKENS: u64 = 4;
 
 /// ChatML as a Go template: renders exactly what the GGUF's own Jinja template renders.
