@@ -526,3 +526,46 @@ fn gguf_refuses_schema_keywords_llama_cpp_would_ignore() {
         "{e}"
     );
 }
+
+#[test]
+fn a_request_template_replaces_the_models_own() {
+    let Some(a) = agents() else { return };
+    let s = &a.server;
+    for model in ["ollmlx-test/tiny-llama", "tiny-gguf"] {
+        let count = |body: Value| {
+            let (status, text) = post_text(s, "/api/generate", body);
+            assert_eq!(status, 200, "{model}: {text}");
+            serde_json::from_str::<Value>(&text).unwrap()["prompt_eval_count"]
+                .as_u64()
+                .unwrap()
+        };
+        let opts = json!({"num_predict": 1});
+        let templated = count(
+            json!({"model": model, "prompt": "Hello there", "stream": false,
+            "template": "Q: {{ .Prompt }} A:", "options": opts}),
+        );
+        let raw = count(
+            json!({"model": model, "prompt": "Q: Hello there A:", "raw": true,
+            "stream": false, "options": opts}),
+        );
+        let chat = count(
+            json!({"model": model, "prompt": "Hello there", "stream": false,
+            "options": opts}),
+        );
+        assert_eq!(
+            templated, raw,
+            "{model}: the request's template rendered the prompt"
+        );
+        assert_ne!(templated, chat, "{model}: not the model's own template");
+        let (status, text) = post_text(
+            s,
+            "/api/generate",
+            json!({"model": model,
+            "prompt": "x", "template": "{{ .Prompt ", "stream": false}),
+        );
+        assert_eq!(
+            status, 500,
+            "{model}: a template that does not parse: {text}"
+        );
+    }
+}

@@ -70,11 +70,11 @@ pub async fn generate(
             "raw prompts cannot carry images on MLX models: send the prompt without raw".into(),
         ));
     }
+    let mut model = model;
     if !req.template.is_empty() {
-        return Err(ServerError::BadRequest(
-            "a custom template is not supported for MLX models: they use their own chat template"
-                .into(),
-        ));
+        // A request's Go template replaces the model's own for this request (Ollama's
+        // `template`): the daemon renders it, for MLX and GGUF models alike.
+        model.config.template = Some(req.template.clone());
     }
     common::check_features(&model, &req.model, &[], &mut think, false)?;
 
