@@ -569,3 +569,46 @@ fn a_request_template_replaces_the_models_own() {
         );
     }
 }
+
+#[test]
+fn fill_in_the_middle_through_a_go_template_with_suffix() {
+    let Some(a) = agents() else { return };
+    let s = &a.server;
+    let fim = "{{ if .Suffix }}<PRE> {{ .Prompt }} <SUF>{{ .Suffix }} <MID>{{ else }}{{ .Prompt }}{{ end }}";
+    for model in ["ollmlx-test/tiny-llama", "tiny-gguf"] {
+        let count = |body: Value| {
+            let (status, text) = post_text(s, "/api/generate", body);
+            assert_eq!(status, 200, "{model}: {text}");
+            let v: Value = serde_json::from_str(&text).unwrap();
+            assert!(
+                v.get("context").is_none(),
+                "no context for fill-in-the-middle: {v}"
+            );
+            v["prompt_eval_count"].as_u64().unwrap()
+        };
+        let opts = json!({"num_predict": 1});
+        let filled = count(
+            json!({"model": model, "prompt": "def f():", "suffix": "return x",
+            "template": fim, "stream": false, "options": opts}),
+        );
+        let (status, text) = post_text(
+            s,
+            "/api/generate",
+            json!({"model": model,
+            "prompt": "<PRE> def f(): <SUF>return x <MID>", "raw": true, "stream": false,
+            "options": opts}),
+        );
+        assert_eq!(status, 200, "{text}");
+        let raw = serde_json::from_str::<Value>(&text).unwrap()["prompt_eval_count"].as_u64();
+        assert_eq!(Some(filled), raw, "{model}");
+        // A template without .Suffix cannot insert.
+        let (status, text) = post_text(
+            s,
+            "/api/generate",
+            json!({"model": model,
+            "prompt": "a", "suffix": "b", "stream": false}),
+        );
+        assert_eq!(status, 400, "{text}");
+        assert!(text.contains("does not support insert"), "{text}");
+    }
+}

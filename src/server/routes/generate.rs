@@ -58,11 +58,6 @@ pub async fn generate(
             req.model
         )));
     }
-    if !req.suffix.is_empty() {
-        return Err(ServerError::BadRequest(format!(
-            "{name} does not support insert"
-        )));
-    }
     common::check_vision(&model, has_images)?;
     if req.raw && has_images && matches!(model.format, crate::store::format::Format::Mlx(_)) {
         // The MLX runner places images with the model's processor, which needs messages.
@@ -77,6 +72,26 @@ pub async fn generate(
         model.config.template = Some(req.template.clone());
     }
     common::check_features(&model, &req.model, &[], &mut think, false)?;
+    // Fill-in-the-middle: only a Go template that uses `.Suffix` knows how (Ollama's `insert`).
+    let fim = if req.suffix.is_empty() {
+        None
+    } else {
+        let template = model
+            .config
+            .template
+            .as_deref()
+            .and_then(|t| crate::template::prompt::parse(t).ok())
+            .filter(|t| crate::template::prompt::capabilities(t).insert)
+            .ok_or_else(|| ServerError::BadRequest(format!("{name} does not support insert")))?;
+        let text = crate::template::prompt::render_fim(
+            &template,
+            &req.prompt,
+            &req.suffix,
+            &Default::default(),
+        )
+        .map_err(|e| ServerError::Internal(format!("rendering the template failed: {e}")))?;
+        Some(text)
+    };
 
     if req.prompt.is_empty() {
         let reason = common::load_or_unload(&state, model, keep_alive, &options).await?;
@@ -91,7 +106,11 @@ pub async fn generate(
     }
 
     let mut images = Vec::new();
-    let input = if req.raw {
+    let fill_in = fim.is_some();
+    let input = if let Some(text) = fim {
+        images = req.images;
+        PromptInput::Raw(text)
+    } else if req.raw {
         // Raw prompts refer to their images as `[img-N]` (the others go first).
         images = req.images;
         PromptInput::Raw(req.prompt)
@@ -105,7 +124,7 @@ pub async fn generate(
         messages.push(user);
         PromptInput::Messages(messages)
     };
-    let raw = req.raw;
+    let raw = req.raw || fill_in;
     let mut job = Job::new(model, input, options, started);
     job.images = images;
     job.context = if raw { None } else { req.context };
