@@ -10,6 +10,9 @@ use crate::support::*;
 use serde_json::{json, Value};
 
 const AGENT: [&str; 3] = ["ollmlx-test/tiny-agent", "agent-gguf", "agent-go"];
+/// A code-completion style Go template that can insert (it uses `.Suffix`).
+const FIM_TEMPLATE: &str =
+    "{{ if .Suffix }}<PRE> {{ .Prompt }} <SUF>{{ .Suffix }} <MID>{{ else }}{{ .Prompt }}{{ end }}";
 const THINKER: [&str; 3] = ["ollmlx-test/tiny-thinker", "thinker-gguf", "thinker-go"];
 
 struct Agents {
@@ -29,12 +32,9 @@ fn agents() -> Option<Agents> {
             ollama_model(store, &format!("{name}-gguf"), &gguf, &[]);
             ollama_model(store, &format!("{name}-go"), &gguf, &[("template", &go)]);
         }
-        ollama_model(
-            store,
-            "tiny-gguf",
-            &fx.join("gguf/tiny-llama-f32.gguf"),
-            &[],
-        );
+        let tiny = fx.join("gguf/tiny-llama-f32.gguf");
+        ollama_model(store, "tiny-gguf", &tiny, &[]);
+        ollama_model(store, "fim-gguf", &tiny, &[("template", FIM_TEMPLATE)]);
     })?;
     Some(Agents { server, _dir: dir })
 }
@@ -574,7 +574,7 @@ fn a_request_template_replaces_the_models_own() {
 fn fill_in_the_middle_through_a_go_template_with_suffix() {
     let Some(a) = agents() else { return };
     let s = &a.server;
-    let fim = "{{ if .Suffix }}<PRE> {{ .Prompt }} <SUF>{{ .Suffix }} <MID>{{ else }}{{ .Prompt }}{{ end }}";
+    let fim = FIM_TEMPLATE;
     for model in ["ollmlx-test/tiny-llama", "tiny-gguf"] {
         let count = |body: Value| {
             let (status, text) = post_text(s, "/api/generate", body);
@@ -611,4 +611,36 @@ fn fill_in_the_middle_through_a_go_template_with_suffix() {
         assert_eq!(status, 400, "{text}");
         assert!(text.contains("does not support insert"), "{text}");
     }
+}
+
+#[test]
+fn openai_completions_fill_in_the_middle() {
+    let Some(a) = agents() else { return };
+    let s = &a.server;
+    let (status, text) = post_text(
+        s,
+        "/v1/completions",
+        json!({"model": "fim-gguf",
+        "prompt": "def f():", "suffix": "return x", "max_tokens": 1}),
+    );
+    assert_eq!(status, 200, "{text}");
+    let filled = serde_json::from_str::<Value>(&text).unwrap()["usage"]["prompt_tokens"].as_u64();
+    let (status, text) = post_text(
+        s,
+        "/api/generate",
+        json!({"model": "fim-gguf",
+        "prompt": "<PRE> def f(): <SUF>return x <MID>", "raw": true, "stream": false,
+        "options": {"num_predict": 1}}),
+    );
+    assert_eq!(status, 200, "{text}");
+    let raw = serde_json::from_str::<Value>(&text).unwrap()["prompt_eval_count"].as_u64();
+    assert_eq!(filled, raw);
+    let (status, text) = post_text(
+        s,
+        "/v1/completions",
+        json!({"model": "tiny-gguf",
+        "prompt": "a", "suffix": "b"}),
+    );
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("does not support insert"), "{text}");
 }

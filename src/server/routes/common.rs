@@ -61,6 +61,30 @@ pub fn think(v: &Option<Value>) -> Result<Option<Think>, ServerError> {
     Think::from_json(v).map_err(ServerError::BadRequest)
 }
 
+/// A fill-in-the-middle prompt: only a Go template that uses `.Suffix` knows how to write one
+/// (Ollama's `insert` capability), from the model's TEMPLATE layer or the request's `template`.
+pub fn fill_in_the_middle(
+    model: &LocalModel,
+    prompt: &str,
+    suffix: &str,
+) -> Result<String, ServerError> {
+    use crate::template::prompt;
+    let template = model
+        .config
+        .template
+        .as_deref()
+        .and_then(|t| prompt::parse(t).ok())
+        .filter(|t| prompt::capabilities(t).insert)
+        .ok_or_else(|| {
+            ServerError::BadRequest(format!(
+                "{} does not support insert",
+                model.name.display_shortest()
+            ))
+        })?;
+    prompt::render_fim(&template, prompt, suffix, &Default::default())
+        .map_err(|e| ServerError::Internal(format!("rendering the template failed: {e}")))
+}
+
 /// `tool_choice` in any layer's spelling: OpenAI's `"required"` and `{"type": "function",
 /// "function": {"name"}}`, the Responses API's `{"type": "function", "name"}`, Anthropic's
 /// `{"type": "any"}` and `{"type": "tool", "name"}`. Anything else (`"auto"`, `"none"`, absent)

@@ -51,7 +51,6 @@ pub async fn generate(
         StoreError::InvalidName => StoreError::NotFound(req.model.clone()),
         e => e,
     })?;
-    let name = model.name.display_shortest();
     if model.limits().1 {
         return Err(ServerError::BadRequest(format!(
             "\"{}\" does not support generate",
@@ -72,25 +71,14 @@ pub async fn generate(
         model.config.template = Some(req.template.clone());
     }
     common::check_features(&model, &req.model, &[], &mut think, false)?;
-    // Fill-in-the-middle: only a Go template that uses `.Suffix` knows how (Ollama's `insert`).
     let fim = if req.suffix.is_empty() {
         None
     } else {
-        let template = model
-            .config
-            .template
-            .as_deref()
-            .and_then(|t| crate::template::prompt::parse(t).ok())
-            .filter(|t| crate::template::prompt::capabilities(t).insert)
-            .ok_or_else(|| ServerError::BadRequest(format!("{name} does not support insert")))?;
-        let text = crate::template::prompt::render_fim(
-            &template,
+        Some(common::fill_in_the_middle(
+            &model,
             &req.prompt,
             &req.suffix,
-            &Default::default(),
-        )
-        .map_err(|e| ServerError::Internal(format!("rendering the template failed: {e}")))?;
-        Some(text)
+        )?)
     };
 
     if req.prompt.is_empty() {

@@ -263,11 +263,6 @@ pub async fn completions(
             ServerError::BadRequest("invalid prompt: only a string is supported".into()).into(),
         );
     };
-    if req.suffix.as_deref().is_some_and(|s| !s.is_empty()) {
-        return Err(
-            ServerError::BadRequest(format!("{} does not support insert", req.model)).into(),
-        );
-    }
     let logprobs = match req.logprobs {
         Some(n) => common::logprobs(true, Some(n))?,
         None => None,
@@ -283,7 +278,11 @@ pub async fn completions(
         ..Options::default()
     };
     let model = find(&state, &req.model)?;
-    let input = PromptInput::Messages(vec![Message::new("user", prompt.clone())]);
+    let input = match req.suffix.as_deref().filter(|s| !s.is_empty()) {
+        // Fill-in-the-middle, as /api/generate does it.
+        Some(suffix) => PromptInput::Raw(common::fill_in_the_middle(&model, prompt, suffix)?),
+        None => PromptInput::Messages(vec![Message::new("user", prompt.clone())]),
+    };
     let mut job = Job::new(model, input, options, started);
     job.logprobs = logprobs;
     // Legacy completions have no reasoning field: the answer only.
