@@ -31,6 +31,8 @@ import statistics
 import sys
 from pathlib import Path
 
+from daemon import llama_server_binary, start_llama_server
+
 from bench import snapshot_of, start_runner
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,33 +98,10 @@ def gguf_rate(port: int, body: dict) -> tuple[float, int, str]:
 
 def gguf_ab(args: argparse.Namespace) -> tuple[list[float], list[float]]:
     """The A/B on llama-server: free text against `json_schema`, same prompt and budget."""
-    import socket
-    import subprocess
-    import time
-
-    binary = (
-        args.llama_server
-        or subprocess.check_output([str(ROOT / "scripts/build-llama-server.sh")], text=True).strip()
-    )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     flags = ["--no-webui", "--offline", "--no-context-shift", "-c", "2048", "-np", "1"]
-    server = subprocess.Popen(
-        [binary, "--model", str(args.gguf), "--port", str(port), *flags, "-t", str(args.threads)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    binary = llama_server_binary(args.llama_server)
+    server, port = start_llama_server(binary, args.gguf, [*flags, "-t", str(args.threads)])
     try:
-        for _ in range(600):
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                conn.request("GET", "/health")
-                if conn.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.1)
         prompt = "\n".join(m["content"] for m in PROMPT)
         base = {"prompt": prompt, "n_predict": args.tokens, "temperature": args.temperature}
         constrained_body = {**base, "json_schema": SCHEMA}

@@ -20,14 +20,13 @@ import hashlib
 import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from daemon import serve
+from daemon import llama_server_binary, serve, start_llama_server
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPT = " ".join(["The lighthouse keeper watched the grey sea and wrote in his log."] * 12)
@@ -134,10 +133,7 @@ def main() -> None:
     ap.add_argument("--bin", type=Path, default=ROOT / "target/release/ollmlx")
     ap.add_argument("--llama-server", default=None)
     args = ap.parse_args()
-    llama = (
-        args.llama_server
-        or subprocess.check_output([str(ROOT / "scripts/build-llama-server.sh")], text=True).strip()
-    )
+    llama = llama_server_binary(args.llama_server)
     work = ROOT / "target/bench-formats"
     subprocess.run(["rm", "-rf", str(work)], check=True)
     gguf = args.fixtures / "gguf" / args.gguf
@@ -156,25 +152,12 @@ def main() -> None:
     )
     daemon, port = serve(args.bin, env)
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        direct_port = s.getsockname()[1]
     # The flags the daemon gives llama-server for this model (num_ctx 2048, one slot).
-    direct = subprocess.Popen(
-        [llama, "--model", str(gguf), "--host", "127.0.0.1", "--port", str(direct_port),
-         "--no-webui", "--offline", "--no-context-shift", "-c", "2048", "-np", "1", "--embeddings",
+    direct, direct_port = start_llama_server(
+        llama, gguf,
+        ["--no-webui", "--offline", "--no-context-shift", "-c", "2048", "-np", "1", "--embeddings",
          "--pooling", "mean", "-t", str(args.threads), "-b", "2048", "-ub", "512"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    for _ in range(200):
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", direct_port, timeout=2)
-            c.request("GET", "/health")
-            if c.getresponse().status == 200:
-                break
-        except OSError:
-            pass
-        time.sleep(0.1)
 
     opts = {"num_predict": args.tokens, "temperature": 0}
     nonce = iter(range(1_000_000))
