@@ -7,6 +7,11 @@ use crate::server::state::AppState;
 use crate::store::LocalModel;
 use serde_json::{Map, Value};
 
+/// A 400 with this message (the compatibility layers' validation).
+pub fn bad(message: impl Into<String>) -> ServerError {
+    ServerError::BadRequest(message.into())
+}
+
 /// Parses `keep_alive` (absent or null: `None`, keep the runner's current value).
 pub fn keep_alive(v: &Option<Value>) -> Result<Option<KeepAlive>, ServerError> {
     match v {

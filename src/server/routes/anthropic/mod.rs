@@ -11,7 +11,7 @@ use crate::api::anthropic::{ErrorDetail, ErrorResponse, MessagesRequest};
 use crate::api::{Options, Think};
 use crate::server::error::ServerError;
 use crate::server::infer;
-use crate::server::routes::common::{self, random_id};
+use crate::server::routes::common::{self, bad, random_id};
 use crate::server::routes::openai::{effort_to_think, parse, ChatAsk};
 use crate::server::state::AppState;
 use crate::store::StoreError;
@@ -65,10 +65,6 @@ fn error_body(e: &ServerError) -> ErrorResponse {
         },
         request_id: random_id("req"),
     }
-}
-
-fn bad(message: impl Into<String>) -> ServerError {
-    ServerError::BadRequest(message.into())
 }
 
 pub async fn messages(

@@ -8,9 +8,8 @@ mod request;
 
 use crate::api::responses::ResponsesRequest;
 use crate::api::Options;
-use crate::server::error::ServerError;
 use crate::server::infer;
-use crate::server::routes::common;
+use crate::server::routes::common::{self, bad};
 use crate::server::routes::openai::{effort_to_think, parse, ChatAsk, OpenAiError};
 use crate::server::state::AppState;
 use axum::body::Bytes;
@@ -19,10 +18,6 @@ use axum::response::Response;
 use reply::{stream_reply, whole_reply, Echo};
 use request::{input, text_format, tools};
 use std::time::Instant;
-
-fn bad(message: impl Into<String>) -> ServerError {
-    ServerError::BadRequest(message.into())
-}
 
 pub async fn responses(
     State(state): State<AppState>,
