@@ -79,6 +79,9 @@ pub struct Job {
     pub logprobs: Option<u32>,
     /// Whether a tool call is required (the compatibility layers' `tool_choice`).
     pub tool_choice: ToolChoice,
+    /// What the model's template can do, when the route already worked it out (checking the
+    /// request against it); worked out here otherwise.
+    pub traits: Option<super::plan::TemplateTraits>,
     /// Images of a raw prompt (as `[img-N]` in its text); messages carry their own.
     pub images: Vec<String>,
 }
@@ -99,6 +102,7 @@ impl Job {
             format: None,
             logprobs: None,
             tool_choice: ToolChoice::Auto,
+            traits: None,
             images: Vec::new(),
         }
     }
@@ -112,7 +116,10 @@ fn prepare(
     state: &AppState,
     job: &Job,
 ) -> Result<(super::plan::Plan, Options, LoadOptions), ServerError> {
-    let traits = super::plan::TemplateTraits::of(&job.model);
+    let traits = match &job.traits {
+        Some(t) => t.clone(),
+        None => super::plan::TemplateTraits::of(&job.model),
+    };
     let plan = super::plan::plan(job, &traits)?;
     let o = job
         .options

@@ -58,7 +58,7 @@ pub async fn chat(
     let messages = req.messages.unwrap_or_default();
     common::check_vision(&model, has_images)?;
     let tools = req.tools.unwrap_or_default();
-    common::check_features(&model, &req.model, &tools, &mut think, false)?;
+    let traits = common::check_features(&model, &req.model, &tools, &mut think, false)?;
 
     if messages.is_empty() {
         let reason = common::load_or_unload(&state, model, keep_alive, &options).await?;
@@ -77,6 +77,7 @@ pub async fn chat(
     job.keep_alive = keep_alive;
     job.truncate = req.truncate.unwrap_or(true);
     job.tools = tools;
+    job.traits = Some(traits);
     job.think = think;
     job.format = format;
     job.logprobs = logprobs;

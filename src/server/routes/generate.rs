@@ -70,7 +70,7 @@ pub async fn generate(
         // `template`): the daemon renders it, for MLX and GGUF models alike.
         model.config.template = Some(req.template.clone());
     }
-    common::check_features(&model, &req.model, &[], &mut think, false)?;
+    let traits = common::check_features(&model, &req.model, &[], &mut think, false)?;
     let fim = if req.suffix.is_empty() {
         None
     } else {
@@ -120,6 +120,7 @@ pub async fn generate(
     job.truncate = req.truncate.unwrap_or(true);
     job.return_context = !raw;
     job.think = think;
+    job.traits = Some(traits);
     job.format = format;
     job.logprobs = logprobs;
     let pieces = infer::run(&state, job).await?;

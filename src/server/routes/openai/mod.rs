@@ -118,7 +118,7 @@ impl ChatAsk {
         use super::common;
         let model = find(state, &self.model)?;
         let mut think = self.think;
-        common::check_features(
+        let traits = common::check_features(
             &model,
             &self.model,
             &self.tools,
@@ -134,6 +134,7 @@ impl ChatAsk {
         job.format = self.format;
         job.tool_choice = self.tool_choice;
         job.logprobs = self.logprobs;
+        job.traits = Some(traits);
         Ok(job)
     }
 }
