@@ -84,64 +84,54 @@ impl OutputParser {
     }
 
     pub fn feed(&mut self, text: &str) -> Parsed {
-        if let Some(h) = &mut self.harmony {
-            let p = h.feed(text);
-            return self.drop_if_off(p);
-        }
-        let (thinking, content) = match &mut self.think {
-            Some(t) => {
-                let s = t.feed(text);
-                (s.thinking, s.content)
-            }
-            None => (String::new(), text.to_owned()),
-        };
-        self.tools_step(thinking, content, false)
+        self.step(Some(text))
     }
 
+    /// The end of generation: releases what the parsers still hold.
     pub fn finish(&mut self) -> Parsed {
-        if let Some(h) = &mut self.harmony {
-            let p = h.finish();
-            return self.drop_if_off(p);
-        }
-        let (thinking, content) = match &mut self.think {
-            Some(t) => {
-                let s = t.finish();
-                (s.thinking, s.content)
-            }
-            None => (String::new(), String::new()),
-        };
-        self.tools_step(thinking, content, true)
+        self.step(None)
     }
 
-    fn drop_if_off(&self, mut p: Parsed) -> Parsed {
+    fn step(&mut self, text: Option<&str>) -> Parsed {
+        let mut p = match self.harmony.as_mut() {
+            Some(h) => match text {
+                Some(t) => h.feed(t),
+                None => h.finish(),
+            },
+            None => self.tags_step(text),
+        };
         if self.drop_thinking {
             p.thinking.clear();
         }
         p
     }
 
-    fn tools_step(&mut self, thinking: String, content: String, last: bool) -> Parsed {
-        let thinking = if self.drop_thinking {
-            String::new()
-        } else {
-            thinking
+    /// Thinking tags first, then tool calls in what is left as content.
+    fn tags_step(&mut self, text: Option<&str>) -> Parsed {
+        let split = match (&mut self.think, text) {
+            (Some(t), Some(text)) => t.feed(text),
+            (Some(t), None) => t.finish(),
+            (None, text) => think::Split {
+                thinking: String::new(),
+                content: text.unwrap_or_default().to_owned(),
+            },
         };
         let Some(tp) = &mut self.tools else {
             return Parsed {
-                content,
-                thinking,
+                content: split.content,
+                thinking: split.thinking,
                 tool_calls: Vec::new(),
             };
         };
-        let mut p = tp.feed(&content);
-        if last {
+        let mut p = tp.feed(&split.content);
+        if text.is_none() {
             let end = tp.finish();
             p.content.push_str(&end.content);
             p.calls.extend(end.calls);
         }
         Parsed {
             content: p.content,
-            thinking,
+            thinking: split.thinking,
             tool_calls: p.calls,
         }
     }
