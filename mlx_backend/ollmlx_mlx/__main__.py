@@ -49,6 +49,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 lets the OS pick a free port")
     p.add_argument("--parallel", type=int, default=1, help="sequences decoded concurrently")
+    p.add_argument(
+        "--prefix-cache-bytes",
+        type=int,
+        default=None,
+        help="prefix cache budget in bytes (0: off; default: a share of free memory)",
+    )
+    p.add_argument(
+        "--kv-bits",
+        type=int,
+        default=0,
+        choices=[0, 4, 8],
+        help="quantize KV caches past 5000 tokens to 8 or 4 bits (0: off)",
+    )
     p.add_argument("--log-level", default="info", choices=list(log.LEVELS))
     return p.parse_args(argv)
 
@@ -78,7 +91,12 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # noqa: BLE001 - a broken install must still say why, as JSON
         log.error("cannot import the MLX stack", error=f"{type(exc).__name__}: {exc}")
         exit_now(1)
-    engine = Engine(args.model, parallel=args.parallel)
+    engine = Engine(
+        args.model,
+        parallel=args.parallel,
+        prefix_cache_bytes=args.prefix_cache_bytes,
+        kv_bits=args.kv_bits,
+    )
     server.engine = engine
     log.info("loading model", model=args.model, parallel=engine.parallel)
     engine.start()

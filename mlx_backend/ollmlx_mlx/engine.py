@@ -10,12 +10,17 @@ touch MLX. They talk to the engine through two kinds of inbox items:
 - a ``Call`` (tokenize, detokenize, render, embed): a function run between decode steps, answered
   through a ``concurrent.futures.Future``.
 
-Scheduling: active sequences advance one token each per loop turn (round-robin over per-request
-``generate_step`` generators), so the loop already has the shape where mlx_lm's ``BatchGenerator``
-can replace the inner step later. A request with ``seed >= 0`` runs alone (it waits for the others
-to finish and the others wait for it), because MLX has one global RNG. Each sequence has a cancel
-flag, checked before every decode step and, through ``prompt_progress_callback``, after every
-prefill chunk, so cancel latency is one step or one chunk.
+Scheduling (serving-performance.md §6): text models whose caches can merge run in the **batch
+lane** (``lanes.BatchLane``, mlx_lm's ``BatchGenerator``): concurrent sequences decode together in
+one forward pass per step, joining and leaving at token boundaries, with per-row samplers,
+processors, limits and seeds (a seeded request draws from its own PRNG key sequence, so it gives
+the same tokens alone or beside others). Vision models and quantized KV caches run in the **solo
+lane** (one ``generate_step`` per sequence, stepped round-robin). Up to ``parallel`` sequences
+run at once; the rest wait in FIFO order.
+
+Prefix cache (``prefix.PrefixCache``, batch lane): every finished or cancelled sequence leaves
+its KV cache behind; a new prompt starts from the longest stored prefix and prefills the rest.
+Cancel: checked every loop turn (one decode step or prefill chunk).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import gc
 import queue
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,23 +40,19 @@ from typing import Any
 
 import mlx.core as mx
 from mlx_lm import load
-from mlx_lm.generate import generate_step, generation_stream, wired_limit
+from mlx_lm.generate import generation_stream, wired_limit
+from mlx_lm.sample_utils import make_sampler
 
-from . import constrain, facts, log, protocol, templates, vlm
+from . import constrain, facts, lanes, log, protocol, templates, vlm
+from .lanes import BatchLane, Cancelled, Kept, SoloLane
 from .logprobs import LogprobTrail, token_bytes_of
+from .prefix import PrefixCache
 from .protocol import ChatExtras, CompletionRequest, RequestError
 from .sampling import logits_processors_for, sampler_for
 from .stops import StopMatcher
 
-# Tokens per prefill chunk (mlx_lm's default). Smaller chunks would cut cancel latency during a
-# long prefill at some cost in prefill throughput.
-PREFILL_STEP_SIZE = 2048
 # Warm-up generation length: enough to compile the prefill, decode and sampling kernels.
 WARMUP_TOKENS = 2
-
-
-class Cancelled(Exception):
-    """Raised from the prefill progress callback to abort a cancelled request's prefill."""
 
 
 class Job:
@@ -86,23 +88,38 @@ class _Sequence:
 
     job: Job
     limit: int  # most tokens this sequence may generate (num_predict and num_ctx)
-    gen: Iterator
     detok: Any
     stops: StopMatcher
     started_ns: int
+    cached: int = 0  # prompt tokens that came from the prefix cache
     first_ns: int | None = None
     last_ns: int = 0
     count: int = 0  # generated tokens, including an EOS that ended the sequence
     generated: list[int] = field(default_factory=list)
     logprobs: LogprobTrail | None = None  # only when the request asked for logprobs
+    uid: int | None = None  # batch lane row
+    gen: Iterator | None = None  # solo lane generator
+    error: str | None = None  # set when one of its logits processors failed
 
-    @property
-    def seeded(self) -> bool:
-        return self.job.req.options.seed >= 0
 
-    def check_cancel(self, _processed: int, _total: int) -> None:
-        if self.job.cancelled:
-            raise Cancelled
+class _Guarded:
+    """A sequence's logits processors, run so that a failure (a ``format`` matcher error) fails
+    only that sequence: the error is recorded and the logits pass through untouched; the engine
+    ends the sequence with an error event right after the step."""
+
+    def __init__(self, seq: _Sequence, processors: list[Callable[[mx.array, mx.array], mx.array]]):
+        self._seq = seq
+        self._processors = processors
+
+    def __call__(self, tokens: mx.array, logits: mx.array) -> mx.array:
+        if self._seq.error is not None:
+            return logits
+        try:
+            for processor in self._processors:
+                logits = processor(tokens, logits)
+        except Exception as exc:  # noqa: BLE001 - recorded, then reported for this sequence
+            self._seq.error = str(exc)
+        return logits
 
 
 _STOP = object()
@@ -111,9 +128,24 @@ _STOP = object()
 class Engine:
     """Loads the model, then serves jobs until ``stop``. See the module docstring."""
 
-    def __init__(self, model_dir: str, parallel: int = 1):
+    def __init__(
+        self,
+        model_dir: str,
+        parallel: int = 1,
+        prefix_cache_bytes: int | None = None,
+        kv_bits: int | None = None,
+    ):
         self.model_dir = model_dir
         self.parallel = max(1, parallel)
+        # None: the default budget, sized from memory once the model is loaded; 0: off.
+        self._prefix_bytes = prefix_cache_bytes
+        self._kv_bits_asked = kv_bits or None
+        self.kv_bits: int | None = None
+        self.prefix = PrefixCache(0)
+        self.lane_kind = "batch"
+        self.weights_bytes = 0
+        self.kv_live_bytes = 0
+        self.memory_limit = 0
         # Read by handler threads; written only here. Plain attribute reads are atomic under the
         # GIL, which is all /v1/health and /v1/status need.
         self.phase = "load"  # load -> warmup -> ready | error
@@ -126,6 +158,8 @@ class Engine:
         self._inbox: queue.Queue = queue.Queue()
         self._waiting: collections.deque[Job] = collections.deque()
         self._active: list[_Sequence] = []
+        self._batch: BatchLane | None = None
+        self._solo: SoloLane | None = None
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="engine", daemon=True)
 
@@ -163,7 +197,22 @@ class Engine:
     def status(self) -> dict[str, Any]:
         return {
             **self.facts,
-            "memory": facts.memory(),
+            "memory": {
+                **facts.memory(),
+                "weights": self.weights_bytes,
+                "kv_live": self.kv_live_bytes,
+                "prefix_cache": self.prefix.nbytes,
+                "prefix_budget": self.prefix.budget,
+                "limit": self.memory_limit,
+            },
+            "engine": {
+                "lane": self.lane_kind,
+                "parallel": self.parallel,
+                "kv_bits": self.kv_bits,
+                "decode_steps": self._batch.steps if self._batch is not None else 0,
+                "decode_tokens": self._batch.tokens if self._batch is not None else 0,
+            },
+            "prefix_cache": self.prefix.stats(),
             "load_ms": self.load_ms,
             "warmup_ms": self.warmup_ms,
             "requests": {
@@ -188,6 +237,12 @@ class Engine:
             "prompt": templates.render_text(self.tokenizer, messages, extras),
             "tokens": templates.render_tokens(self.tokenizer, messages, extras),
         }
+
+    def set_prefix_budget(self, max_bytes: int) -> dict[str, Any]:
+        """Resize the prefix cache (to shrink an idle runner's cache under memory pressure);
+        least recently used entries go first."""
+        self.prefix.set_budget(max_bytes)
+        return self.prefix.stats()
 
     def embed(self, req: protocol.EmbedRequest) -> dict[str, Any]:
         """One vector per input: the final hidden states (after the last norm) of the text
@@ -243,7 +298,7 @@ class Engine:
         except Exception as exc:  # noqa: BLE001 - reported through /v1/health, then exit 1
             self.error = f"engine loop crashed: {type(exc).__name__}: {exc}"
             self.phase = "error"
-            log.error("engine loop crashed", error=self.error)
+            log.error("engine loop crashed", error=self.error, trace=traceback.format_exc())
             self._fail_all(self.error)
         finally:
             self._release()
@@ -271,31 +326,55 @@ class Engine:
             self.tokenizer, self.vocab_size, self.eos_ids
         )
         self.token_bytes = token_bytes_of(self.tokenizer, self.llg_tokenizer)
+        self._make_lanes()
         self.load_ms = int((time.monotonic() - start) * 1000)
 
+    def _make_lanes(self) -> None:
+        """Choose the lane, size the prefix cache and measure the weights."""
+        self.weights_bytes = facts.weights_nbytes(self.model)
+        self.memory_limit = facts.memory_limit()
+        group = lanes.KV_GROUP_SIZE
+        if self._kv_bits_asked and self.processor is None:
+            found = lanes.kv_group_size(self.model)
+            if isinstance(found, int):
+                self.kv_bits, group = self._kv_bits_asked, found
+            else:
+                log.warning("KV cache quantization is off for this model", reason=found)
+        elif self._kv_bits_asked:
+            log.warning("KV cache quantization is off for this model", reason="a vision model")
+        if self.processor is None and self.kv_bits is None and lanes.batchable(self.model):
+            self._batch = self._new_batch_lane()
+            budget = self._prefix_bytes
+            if budget is None:
+                budget = facts.default_prefix_budget(self.memory_limit, self.weights_bytes)
+            self.prefix.set_budget(budget)
+        else:
+            self.lane_kind = "solo"
+            self._solo = SoloLane(self.model, self.processor is not None, self.kv_bits, group)
+
+    def _new_batch_lane(self) -> BatchLane:
+        return BatchLane(self.model, self.parallel, self.eos_ids, make_sampler(temp=0.0))
+
     def _warmup(self) -> None:
-        """One tiny generation with the daemon's default sampler, so the first request does not
-        pay for kernel compilation (seconds on a cold CUDA cache, mlx-engine.md §3.5)."""
+        """One tiny generation through the model's own lane, so the first request does not pay
+        for kernel compilation (seconds on a cold CUDA cache, mlx-engine.md §3.5)."""
         self.phase = "warmup"
         start = time.monotonic()
-        prompt = templates.render_tokens(self.tokenizer, [{"role": "user", "content": "hi"}])
-        sampler = sampler_for(protocol.Options(), self.vocab_size)
-        if self.processor is not None:
-            gen = vlm.generate_step(
-                self.model,
-                prompt,
-                vlm.VisionInputs(),
-                max_tokens=WARMUP_TOKENS,
-                sampler=sampler,
-                processors=[],
-                prefill_step_size=PREFILL_STEP_SIZE,
+        job = Job(
+            CompletionRequest(
+                id="warmup",
+                messages=None,
+                prompt="",
+                context=[],
+                options=protocol.Options(num_predict=WARMUP_TOKENS),
             )
-        else:
-            gen = generate_step(
-                mx.array(prompt), self.model, max_tokens=WARMUP_TOKENS, sampler=sampler
-            )
-        for _ in gen:
-            pass
+        )
+        job.prompt = templates.render_tokens(self.tokenizer, [{"role": "user", "content": "hi"}])
+        seq = self._begin(job, use_prefix=False)
+        while seq in self._active:
+            self._advance()
+        self.completed = 0
+        self.prefix.clear()
         self.warmup_ms = int((time.monotonic() - start) * 1000)
 
     def _summary(self) -> dict[str, Any]:
@@ -311,10 +390,37 @@ class Engine:
                 if self._stopping:
                     break
                 self._drop_cancelled_waiting()
+                for seq in [s for s in self._active if s.job.cancelled]:
+                    self._finish(seq, "cancel")
                 self._promote()
-                for seq in list(self._active):
-                    self._step(seq)
+                self._advance()
+                if not self._active and not self._waiting:
+                    self.kv_live_bytes = 0
+                    mx.clear_cache()  # give the pool back between bursts
         self._cancel_all()
+
+    def _advance(self) -> None:
+        """One step of each lane: a batched decode step (plus one prefill chunk) and one token
+        of every solo sequence."""
+        if self._batch is not None and len(self._batch):
+            try:
+                tokens = self._batch.step()
+            except Exception as exc:  # noqa: BLE001 - the batch state is unknown: start over
+                self._fail_batch(exc)
+                return
+            for t in tokens:
+                self._on_token(t.seq, t.token, t.logprobs, ended=t.ended, kept=t.kept)
+            self.kv_live_bytes = self._batch.live_nbytes()
+        if self._solo is not None and len(self._solo):
+            for seq, got in self._solo.step():
+                if isinstance(got, tuple):
+                    self._on_token(seq, *got)
+                elif isinstance(got, Cancelled):
+                    self._finish(seq, "cancel")
+                elif isinstance(got, StopIteration):  # mlx_lm stopped before our limit did
+                    self._finish(seq, "length")
+                else:
+                    self._fail(seq, f"generation failed: {got}")
 
     def _drain_inbox(self, block: bool) -> None:
         while True:
@@ -411,50 +517,36 @@ class Engine:
     def _promote(self) -> None:
         """Start waiting jobs in order while there is room (FIFO: nobody jumps the queue)."""
         while self._waiting and len(self._active) < self.parallel:
-            head = self._waiting[0]
-            exclusive = any(s.seeded for s in self._active)
-            if exclusive or (head.req.options.seed >= 0 and self._active):
-                return
-            self._active.append(self._begin(self._waiting.popleft()))
+            self._begin(self._waiting.popleft())
 
-    def _begin(self, job: Job) -> _Sequence:
+    def _begin(self, job: Job, use_prefix: bool = True) -> _Sequence:
         opts = job.req.options
-        if opts.seed >= 0:
-            mx.random.seed(opts.seed)  # safe: seeded sequences run alone (see _promote)
         limit = opts.num_ctx - len(job.prompt)
         if opts.num_predict > 0:  # as in Ollama's runners, 0 and negative mean "no limit"
             limit = min(limit, opts.num_predict)
         seq = _Sequence(
             job=job,
             limit=limit,
-            gen=iter(()),
             detok=self.tokenizer.detokenizer,  # a fresh copy on every access
             stops=StopMatcher(opts.stop),
             started_ns=time.monotonic_ns(),
         )
         if job.req.logprobs:
             seq.logprobs = LogprobTrail(job.req.top_logprobs, self.token_bytes)
-        if self.processor is not None:
-            # mlx-vlm has no prefill progress callback: a cancel lands after the prefill.
-            seq.gen = vlm.generate_step(
-                self.model,
-                job.prompt,
-                job.vision,
-                max_tokens=limit,
-                sampler=sampler_for(opts, self.vocab_size),
-                processors=self._processors(job),
-                prefill_step_size=PREFILL_STEP_SIZE,
-            )
-            return seq
-        seq.gen = generate_step(
-            mx.array(job.prompt),
-            self.model,
-            max_tokens=limit,
-            sampler=sampler_for(opts, self.vocab_size),
-            logits_processors=self._processors(job),
-            prompt_progress_callback=seq.check_cancel,
-            prefill_step_size=PREFILL_STEP_SIZE,
-        )
+        sampler = sampler_for(opts, self.vocab_size)
+        processors = self._processors(job)
+        guarded = [_Guarded(seq, processors)] if processors else []
+        if self._batch is not None:
+            hit = self.prefix.fetch(job.prompt) if use_prefix else None
+            cached = Kept(hit.cache, job.prompt[: hit.tokens]) if hit else None
+            seq.cached = hit.tokens if hit else 0
+            self._batch.add(seq, job.prompt, cached, limit, sampler, guarded)
+        else:
+            assert self._solo is not None
+            self._solo.add(seq, job.prompt, limit, sampler, guarded, job.vision)
+        self._active.append(seq)
+        if seq.cached:
+            log.debug("prefix cache hit", id=job.req.id, cached=seq.cached, prompt=len(job.prompt))
         return seq
 
     def _processors(self, job: Job) -> list[Callable[[mx.array, mx.array], mx.array]]:
@@ -472,30 +564,25 @@ class Engine:
             )
         return processors
 
-    def _step(self, seq: _Sequence) -> None:
-        """Advance one sequence by one token (its first call also runs the prefill)."""
-        if seq.job.cancelled:
-            self._finish(seq, "cancel")
-            return
-        try:
-            token, logprobs = next(seq.gen)
-        except Cancelled:
-            self._finish(seq, "cancel")
-            return
-        except StopIteration:  # only if mlx_lm stops before our own limit check does
-            self._finish(seq, "length")
-            return
-        except Exception as exc:  # noqa: BLE001 - fail this request, keep serving the others
-            log.error("generation failed", id=seq.job.req.id, error=f"{type(exc).__name__}: {exc}")
-            self._remove(seq)
-            seq.job.events.put(protocol.error_event(f"generation failed: {exc}"))
+    def _on_token(
+        self,
+        seq: _Sequence,
+        token: int,
+        logprobs: mx.array,
+        ended: bool = False,
+        kept: Kept | None = None,
+    ) -> None:
+        """Take one generated token of ``seq``. ``ended``: the lane has already retired the
+        sequence (EOS or its token limit) and ``kept`` is its cache."""
+        if seq.error is not None:
+            self._fail(seq, f"generation failed: {seq.error}")
             return
         now = time.monotonic_ns()
         seq.first_ns = seq.first_ns or now
         seq.last_ns = now
         seq.count += 1
         if token in self.eos_ids:
-            self._finish(seq, "stop")
+            self._finish(seq, "stop", kept=kept)
             return
         seq.generated.append(token)
         if seq.logprobs is not None:
@@ -504,9 +591,9 @@ class Engine:
         text, hit = seq.stops.feed(seq.detok.last_segment)
         self._emit(seq, text)
         if hit:
-            self._finish(seq, "stop", stopped_by_string=True)
-        elif seq.count >= seq.limit:
-            self._finish(seq, "length")
+            self._finish(seq, "stop", stopped_by_string=True, kept=kept)
+        elif seq.count >= seq.limit or ended:
+            self._finish(seq, "length", kept=kept)
 
     def _emit(self, seq: _Sequence, text: str, final: bool = False) -> None:
         """Send ``text`` with the logprobs of the tokens it completes. ``final``: also send
@@ -518,8 +605,14 @@ class Engine:
         if text or entries:
             seq.job.events.put(protocol.chunk_event(text, entries))
 
-    def _finish(self, seq: _Sequence, reason: str, stopped_by_string: bool = False) -> None:
-        self._remove(seq)
+    def _finish(
+        self,
+        seq: _Sequence,
+        reason: str,
+        stopped_by_string: bool = False,
+        kept: Kept | None = None,
+    ) -> None:
+        self._retire(seq, kept)
         if reason != "cancel" and not stopped_by_string:
             # Release what the detokenizer and the stop matcher still hold; the detokenizer's
             # tail can itself complete a stop string.
@@ -541,6 +634,7 @@ class Engine:
                 eval_duration=(seq.last_ns - first) if seq.first_ns else 0,
                 context=(seq.job.prompt + seq.generated) if req.return_context else None,
                 stop_sequence=seq.stops.matched,
+                cached_tokens=seq.cached,
             )
         )
         if reason == "cancel":
@@ -548,11 +642,41 @@ class Engine:
             log.info("request cancelled", id=req.id, generated=seq.count)
         else:
             self.completed += 1
-            log.debug("request done", id=req.id, done_reason=reason, eval_count=seq.count)
+            log.debug(
+                "request done",
+                id=req.id,
+                done_reason=reason,
+                eval_count=seq.count,
+                cached_tokens=seq.cached,
+            )
 
-    def _remove(self, seq: _Sequence) -> None:
-        self._active.remove(seq)
-        seq.gen.close()  # stops mlx_lm's pipelined next step cleanly
+    def _fail(self, seq: _Sequence, message: str) -> None:
+        """End one sequence with an error event; the others carry on."""
+        log.error("generation failed", id=seq.job.req.id, error=message)
+        self._retire(seq, None, keep_cache=False)
+        seq.job.events.put(protocol.error_event(message))
+
+    def _fail_batch(self, exc: Exception) -> None:
+        """A batched step raised: every batch sequence fails and a fresh batch starts (the old
+        one's state is unknown)."""
+        message = f"generation failed: {type(exc).__name__}: {exc}"
+        log.error("batched step failed", error=message)
+        for seq in [s for s in self._active if s.uid is not None]:
+            self._active.remove(seq)
+            seq.job.events.put(protocol.error_event(message))
+        self._batch = self._new_batch_lane()
+
+    def _retire(self, seq: _Sequence, kept: Kept | None, keep_cache: bool = True) -> None:
+        """Take ``seq`` out of its lane. What its cache holds goes to the prefix cache, work
+        that a cancelled prefill did included."""
+        if seq in self._active:
+            self._active.remove(seq)
+        if seq.uid is not None and self._batch is not None:
+            kept = self._batch.remove(seq) or kept
+        elif self._solo is not None:
+            self._solo.remove(seq)
+        if keep_cache and kept is not None and len(kept.tokens) > seq.cached:
+            self.prefix.insert(kept.tokens, kept.cache)
 
     def _end_unstarted(self, job: Job) -> None:
         """A job that got its ``start`` event but never a slot ends as cancelled."""
@@ -571,6 +695,7 @@ class Engine:
         for seq in list(self._active):
             self._active.remove(seq)
             seq.job.events.put(protocol.error_event(message))
+        self._active.clear()
         while self._waiting:
             self._waiting.popleft().events.put(protocol.error_event(message))
         self._reject_inbox()

@@ -6,6 +6,7 @@ the model's name. The dynamic parts of the status (memory, request counters) liv
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from typing import Any
 
@@ -120,3 +121,35 @@ def memory() -> dict[str, int]:
         "peak": mx.get_peak_memory(),
         "cache": mx.get_cache_memory(),
     }
+
+
+def weights_nbytes(model: nn.Module) -> int:
+    """Bytes of the model's parameters as loaded (quantized weights, scales and biases)."""
+    return sum(int(a.nbytes) for _, a in tree_flatten(model.parameters()))
+
+
+def memory_limit() -> int:
+    """The memory this process can use for MLX arrays: Metal's recommended working set, the
+    GPU's memory on CUDA, physical RAM on the CPU backend."""
+    info: dict[str, Any] = {}
+    try:
+        info = dict(mx.device_info())
+    except (AttributeError, RuntimeError):
+        pass
+    for key in ("max_recommended_working_set_size", "memory_size", "total_memory"):
+        if isinstance(info.get(key), int) and info[key] > 0:
+            return int(info[key])
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+# The default prefix-cache budget: a quarter of what the weights leave free, at most 8 GiB (the
+# bound of Ollama's own MLX prefix cache).
+PREFIX_SHARE = 4
+PREFIX_MAX = 8 << 30
+
+
+def default_prefix_budget(limit: int, weights: int) -> int:
+    return max(0, min(PREFIX_MAX, (limit - weights) // PREFIX_SHARE))

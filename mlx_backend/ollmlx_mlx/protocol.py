@@ -274,6 +274,14 @@ def parse_embed(body: Any) -> EmbedRequest:
     return EmbedRequest(input=inputs, truncate=_bool(body, "truncate", True), num_ctx=int(num_ctx))
 
 
+def parse_cache(body: Any) -> int:
+    """``POST /v1/cache`` ``{"max_bytes": n}``: the prefix cache's new budget (0 empties it)."""
+    value = _object(body).get("max_bytes")
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise RequestError('"max_bytes" must be a non-negative integer')
+    return value
+
+
 def parse_tokenize(body: Any) -> tuple[str, bool]:
     body = _object(body)
     text = body.get("text")
@@ -348,7 +356,10 @@ def done_event(
     eval_duration: int,
     context: list[int] | None = None,
     stop_sequence: str | None = None,
+    cached_tokens: int = 0,
 ) -> dict[str, Any]:
+    """``cached_tokens``: how many of the ``prompt_eval_count`` tokens came from the prefix
+    cache (not evaluated again)."""
     ev = {
         "event": "done",
         "done_reason": done_reason,
@@ -356,6 +367,7 @@ def done_event(
         "prompt_eval_duration": prompt_eval_duration,
         "eval_count": eval_count,
         "eval_duration": eval_duration,
+        "cached_tokens": cached_tokens,
     }
     if context is not None:
         ev["context"] = context

@@ -1,27 +1,92 @@
 """Ollama sampling options -> mlx_lm samplers and logits processors.
 
-Owns only the mapping of option values (what "off" means for each); it holds no state and runs on
-the engine thread, because the samplers it builds are MLX functions.
+Owns only the mapping of option values (what "off" means for each) and two sampler rules that
+batching relies on:
+
+- rows of a batch sample in ONE call only when they hold the *same sampler object*
+  (serving-performance.md P3), so unseeded samplers are shared per option tuple;
+- a seeded request gets its own sampler that draws from its own PRNG key sequence (never MLX's
+  global RNG), so its output is the same whether it runs alone or beside other requests.
+
+The samplers are MLX functions: they are built and called on the engine thread only.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
-from mlx_lm.sample_utils import make_logits_processors, make_sampler
+import mlx.core as mx
+from mlx_lm.sample_utils import (
+    apply_min_p,
+    apply_top_k,
+    apply_top_p,
+    make_logits_processors,
+    make_sampler,
+)
 
 from .protocol import Options
 
+Sampler = Callable[[mx.array], mx.array]
 
-def sampler_for(opts: Options, vocab_size: int) -> Callable[[Any], Any]:
-    """Temperature 0 (or less) is greedy; top_k 0 and top_p >= 1 turn those filters off."""
-    if opts.temperature <= 0:
-        return make_sampler(temp=0.0)
-    # mlx_lm rejects top_k outside (0, vocab): a top_k that keeps the whole vocabulary is "off".
+
+def _filters(opts: Options, vocab_size: int) -> tuple[float, float, int]:
+    """``(top_p, min_p, top_k)`` with "off" spelled as mlx_lm spells it. mlx_lm rejects top_k
+    outside (0, vocab): a top_k that keeps the whole vocabulary is "off"."""
     top_k = opts.top_k if 0 < opts.top_k < vocab_size else 0
     top_p = opts.top_p if 0 < opts.top_p < 1 else 0.0
-    return make_sampler(temp=opts.temperature, top_p=top_p, min_p=max(opts.min_p, 0.0), top_k=top_k)
+    return top_p, max(opts.min_p, 0.0), top_k
+
+
+def sampler_for(opts: Options, vocab_size: int) -> Sampler:
+    """Temperature 0 (or less) is greedy; top_k 0 and top_p >= 1 turn those filters off.
+
+    A request with ``seed >= 0`` gets a fresh :class:`SeededSampler`; any other request gets the
+    one shared sampler of its option values."""
+    if opts.temperature <= 0:
+        return make_sampler(temp=0.0)  # mlx_lm's one greedy_sampler object
+    top_p, min_p, top_k = _filters(opts, vocab_size)
+    if opts.seed >= 0:
+        return SeededSampler(opts.seed, opts.temperature, top_p, min_p, top_k)
+    return _shared_sampler(opts.temperature, top_p, min_p, top_k)
+
+
+@functools.lru_cache(maxsize=64)
+def _shared_sampler(temp: float, top_p: float, min_p: float, top_k: int) -> Sampler:
+    # Stateless closures, safe to share; cached so that equal options give the same object.
+    return make_sampler(temp=temp, top_p=top_p, min_p=min_p, top_k=top_k)
+
+
+def _mix(seed: int, counter: int) -> int:
+    """SplitMix64 of ``seed`` and a draw counter (Ollama's mixSeed), as a 64-bit key seed."""
+    z = (seed + (counter + 1) * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return z ^ (z >> 31)
+
+
+class SeededSampler:
+    """Samples with mlx_lm's filters (top_p, min_p, top_k, in mlx_lm's order) and a PRNG key of
+    its own: draw ``n`` uses the key ``mix(seed, n)``. Same seed and same logits give the same
+    tokens, whatever else is in the batch."""
+
+    def __init__(self, seed: int, temp: float, top_p: float, min_p: float, top_k: int):
+        self._seed = seed
+        self._inv_temp = 1.0 / temp
+        self._top_p, self._min_p, self._top_k = top_p, min_p, top_k
+        self._draws = 0
+
+    def __call__(self, logprobs: mx.array) -> mx.array:
+        if self._top_p:
+            logprobs = apply_top_p(logprobs, self._top_p)
+        if self._min_p:
+            logprobs = apply_min_p(logprobs, self._min_p, 1)
+        if self._top_k:
+            logprobs = apply_top_k(logprobs, self._top_k)
+        key = mx.random.key(_mix(self._seed, self._draws))
+        self._draws += 1
+        return mx.random.categorical(logprobs * self._inv_temp, key=key)
 
 
 def logits_processors_for(opts: Options) -> list[Callable[[Any, Any], Any]]:

@@ -127,6 +127,12 @@ class Handler(BaseHTTPRequestHandler):
         # Long inputs are one forward pass each; allow more than the default call timeout.
         self._json(200, engine.call(engine.embed, req, timeout=600.0))
 
+    def cache(self) -> None:
+        max_bytes = protocol.parse_cache(self._body())
+        self._require_ready()
+        engine = self.server.engine
+        self._json(200, engine.call(engine.set_prefix_budget, max_bytes))
+
     def shutdown(self) -> None:
         self._body(required=False)
         self._json(202, {})
@@ -256,5 +262,6 @@ ROUTES: dict[str, tuple[str, Callable[[Handler], None]]] = {
     "/v1/tokenize": ("POST", Handler.tokenize),
     "/v1/detokenize": ("POST", Handler.detokenize),
     "/v1/embed": ("POST", Handler.embed),
+    "/v1/cache": ("POST", Handler.cache),
     "/v1/shutdown": ("POST", Handler.shutdown),
 }

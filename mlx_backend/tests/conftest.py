@@ -45,11 +45,17 @@ def models() -> Path:
 class Runner:
     """A runner subprocess plus a minimal HTTP client for it."""
 
-    def __init__(self, model: Path | str, token: str | None = None, parallel: int = 1):
+    def __init__(
+        self,
+        model: Path | str,
+        token: str | None = None,
+        parallel: int = 1,
+        args: tuple[str, ...] = (),
+    ):
         self.token = token or secrets.token_hex(16)
         env = dict(os.environ, OLLMLX_RUNNER_TOKEN=self.token, PYTHONUNBUFFERED="1")
         cmd = [sys.executable, "-m", "ollmlx_mlx", "--model", str(model), "--port", "0"]
-        cmd += ["--parallel", str(parallel)]
+        cmd += ["--parallel", str(parallel), *args]
         # stderr goes to a file (an undrained pipe could fill up and block the runner); stdin
         # stays an open pipe, as the daemon holds it: closing it is the parent-gone signal.
         log_fd, self.log_path = tempfile.mkstemp(prefix="runner-", suffix=".log")
@@ -162,8 +168,8 @@ def chat(content: str, **options: Any) -> dict:
     }
 
 
-def _runner(model: Path, parallel: int = 1) -> Iterator[Runner]:
-    r = Runner(model, parallel=parallel)
+def _runner(model: Path, parallel: int = 1, args: tuple[str, ...] = ()) -> Iterator[Runner]:
+    r = Runner(model, parallel=parallel, args=args)
     try:
         r.wait_ready()
         yield r

@@ -158,39 +158,44 @@ def test_load_failure_reports_error_then_exits_nonzero(
         r.stop()
 
 
-def test_seeded_request_waits_for_others_and_can_be_cancelled_while_queued(
+def test_a_request_beyond_the_slots_queues_and_can_be_cancelled_while_queued(
     runner: Runner,
 ) -> None:
-    """The fixture has two slots, but a seeded request must run alone: it queues behind a
-    running request, and a client that gives up while it is queued cancels it."""
+    """The fixture has two slots: a third request queues (FIFO) behind two running ones, and a
+    client that gives up while it is queued cancels it without disturbing the others."""
     before = runner.status()["requests"]["cancelled"]
-    busy_conn, busy = open_stream(runner, chat("Tell me everything", num_predict=1900))
-    assert json.loads(busy.readline())["event"] == "start"
-    seeded_conn, seeded = open_stream(
+    busy = [open_stream(runner, chat(f"Tell me everything {i}", num_predict=1900)) for i in (1, 2)]
+    for _, stream in busy:
+        assert json.loads(stream.readline())["event"] == "start"
+    queued_conn, queued = open_stream(
         runner, chat("Write a poem", num_predict=8, temperature=0.9, seed=7)
     )
-    assert json.loads(seeded.readline())["event"] == "start"  # admitted, but not decoding
-    wait_for(lambda: runner.status()["requests"]["queued"] == 1, 10, "the seeded job to queue")
-    seeded_conn.sock.shutdown(2)
-    seeded_conn.close()
+    assert json.loads(queued.readline())["event"] == "start"  # admitted, but not decoding
+    wait_for(lambda: runner.status()["requests"]["queued"] == 1, 10, "the third job to queue")
+    queued_conn.sock.shutdown(2)
+    queued_conn.close()
 
-    def seeded_cancelled() -> bool:
+    def queued_cancelled() -> bool:
         req = runner.status()["requests"]
-        return req["cancelled"] == before + 1 and (req["active"], req["queued"]) == (1, 0)
+        return req["cancelled"] == before + 1 and (req["active"], req["queued"]) == (2, 0)
 
-    wait_for(seeded_cancelled, 20, "the queued request to be cancelled")
+    wait_for(queued_cancelled, 20, "the queued request to be cancelled")
     last = [r for r in runner.log_lines() if r["msg"] == "request cancelled"][-1]
     assert last["generated"] == 0  # it never got a slot
-    busy_conn.sock.shutdown(2)
-    busy_conn.close()
-    wait_for(lambda: runner.status()["requests"]["active"] == 0, 20, "the busy one to end")
+    for conn, _ in busy:
+        conn.sock.shutdown(2)
+        conn.close()
+    wait_for(lambda: runner.status()["requests"]["active"] == 0, 20, "the busy ones to end")
 
 
 def test_seeded_output_is_unaffected_by_concurrent_sampling(runner: Runner) -> None:
+    """A seeded request decodes in the same batch as an unseeded sampled one (no exclusive
+    lane) and still gives exactly the tokens it gives alone."""
     req = chat("Write a poem", num_predict=12, temperature=0.9, seed=11)
     alone = text_of(runner.complete(req))
     conn, busy = open_stream(runner, chat("Noise", num_predict=150, temperature=1.0))
     assert json.loads(busy.readline())["event"] == "start"
+    json.loads(busy.readline())  # the busy stream is decoding
     assert text_of(runner.complete(req)) == alone
     events = [json.loads(line) for line in busy.read().splitlines()]
     conn.close()

@@ -20,7 +20,27 @@ def test_status_facts_f16(runner: Runner) -> None:
     assert s["capabilities"] == ["completion"]
     assert s["eos_token_ids"] == [0, 2]
     assert s["backend"] == "cpu"
-    assert set(s["memory"]) == {"active", "peak", "cache"} and s["memory"]["active"] > 0
+    mem = s["memory"]
+    assert set(mem) == {
+        "active",
+        "peak",
+        "cache",
+        "weights",
+        "kv_live",
+        "prefix_cache",
+        "prefix_budget",
+        "limit",
+    }
+    assert mem["active"] > 0
+    assert mem["weights"] == TINY_PARAMS * 2  # float16, unquantized
+    # The default prefix budget: a quarter of what the weights leave of the memory limit.
+    assert mem["limit"] > mem["weights"]
+    assert mem["prefix_budget"] == min(8 << 30, (mem["limit"] - mem["weights"]) // 4)
+    assert {k: s["engine"][k] for k in ("lane", "parallel", "kv_bits")} == {
+        "lane": "batch",
+        "parallel": 2,
+        "kv_bits": None,
+    }
     assert s["load_ms"] >= 0 and s["warmup_ms"] >= 0
     assert set(s["requests"]) == {"active", "queued", "completed", "cancelled"}
 
