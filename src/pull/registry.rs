@@ -5,7 +5,7 @@
 use super::download::Fetch;
 use super::{blob_progress, Progress, PullError, Puller};
 use crate::api::ProgressResponse;
-use crate::store::manifest::{Manifest, MANIFEST_MEDIA_TYPE};
+use crate::store::manifest::{Manifest, MANIFEST_MEDIA_TYPE, MEDIA_MODEL};
 use crate::store::name::ModelName;
 use crate::store::ollama::BlobDigest;
 
@@ -91,6 +91,10 @@ pub async fn pull(
     if !progress(ProgressResponse::status("verifying sha256 digest")) {
         return Err(PullError::Cancelled);
     }
+    if let Err(e) = check_model_file(p, &manifest).await {
+        p.ollama.remove_unreferenced(manifest.digests());
+        return Err(e);
+    }
     if !progress(ProgressResponse::status("writing manifest")) {
         return Err(PullError::Cancelled);
     }
@@ -99,4 +103,20 @@ pub async fn pull(
         .map_err(|e| PullError::Io(e.to_string()))?;
     progress(ProgressResponse::status("success"));
     Ok(())
+}
+
+/// The model layer must be a GGUF whose header reads: a malformed one is refused here, before a
+/// manifest makes it visible to every later `/api/tags` and load.
+async fn check_model_file(p: &Puller, manifest: &Manifest) -> Result<(), PullError> {
+    let Some(layer) = manifest.layer(MEDIA_MODEL) else {
+        return Ok(());
+    };
+    let digest = BlobDigest::parse(&layer.digest)
+        .map_err(|_| PullError::Io(format!("invalid digest {:?}", layer.digest)))?;
+    let path = p.ollama.blob_path(&digest);
+    tokio::task::spawn_blocking(move || crate::store::gguf::read(&path, false))
+        .await
+        .map_err(|e| PullError::Io(e.to_string()))?
+        .map(|_| ())
+        .map_err(|e| PullError::NotServable(format!("the model file is not a valid GGUF: {e}")))
 }

@@ -13,6 +13,10 @@ const MAX_ENTRIES: u64 = 1 << 20;
 const MAX_STRING: u64 = 64 << 20;
 /// Arrays longer than this are skipped unless the caller wants them (vocabularies).
 const SMALL_ARRAY: u64 = 5;
+/// How deep arrays of arrays may nest. Real files nest at most one level (llama.cpp's own reader
+/// refuses arrays of arrays); the reader recurses per level, so without a bound a few megabytes
+/// of nested array headers overflow the stack and take the daemon with them.
+const MAX_NESTING: u32 = 8;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TensorInfo {
@@ -96,7 +100,7 @@ pub fn read(path: &Path, keep_arrays: bool) -> Result<Gguf, GgufError> {
     for _ in 0..n_kv {
         let key = r.string()?;
         let ty = r.u32()?;
-        let v = r.value(ty, keep_arrays)?;
+        let v = r.value(ty, keep_arrays, 0)?;
         kv.insert(key, v);
     }
     let mut tensors = Vec::with_capacity(n_tensors as usize);
@@ -211,7 +215,8 @@ impl Reader {
         Ok(String::from_utf8_lossy(&buf).into_owned())
     }
 
-    fn value(&mut self, ty: u32, keep_arrays: bool) -> Result<Value, GgufError> {
+    /// One value of type `ty`; `depth` is how many arrays enclose it.
+    fn value(&mut self, ty: u32, keep_arrays: bool, depth: u32) -> Result<Value, GgufError> {
         Ok(match ty {
             0 => self.small(1, |b| Value::from(b[0]))?,
             1 => self.small(1, |b| Value::from(b[0] as i8))?,
@@ -223,21 +228,28 @@ impl Reader {
             7 => self.small(1, |b| Value::Bool(b[0] != 0))?,
             8 => Value::String(self.string()?),
             9 => {
+                if depth >= MAX_NESTING {
+                    return Err(GgufError(format!(
+                        "corrupt header: arrays nested more than {MAX_NESTING} deep"
+                    )));
+                }
                 let elem = self.u32()?;
                 let n = self.u64()?;
-                let min = elem_size(elem).unwrap_or(8).max(1);
+                // The least an element takes: its fixed size, a string's length, or a nested
+                // array's type and count.
+                let min = elem_size(elem).unwrap_or(if elem == 9 { 12 } else { 8 });
                 if n.saturating_mul(min) > self.size.saturating_sub(self.pos) {
                     return Err(GgufError(format!(
                         "corrupt header: an array of {n} elements"
                     )));
                 }
                 if n > SMALL_ARRAY && !keep_arrays {
-                    self.skip_array(elem, n)?;
+                    self.skip_array(elem, n, depth + 1)?;
                     Value::Array(Vec::new())
                 } else {
                     Value::Array(
                         (0..n)
-                            .map(|_| self.value(elem, keep_arrays))
+                            .map(|_| self.value(elem, keep_arrays, depth + 1))
                             .collect::<Result<_, _>>()?,
                     )
                 }
@@ -259,7 +271,8 @@ impl Reader {
         Ok(f(&b[..n]))
     }
 
-    fn skip_array(&mut self, elem: u32, n: u64) -> Result<(), GgufError> {
+    /// Skips `n` elements of type `elem`, which sit `depth` arrays deep.
+    fn skip_array(&mut self, elem: u32, n: u64, depth: u32) -> Result<(), GgufError> {
         match elem_size(elem) {
             Some(sz) => self.skip(n * sz),
             None if elem == 8 => {
@@ -276,7 +289,7 @@ impl Reader {
             }
             None => {
                 for _ in 0..n {
-                    self.value(elem, false)?;
+                    self.value(elem, false, depth)?;
                 }
                 Ok(())
             }
@@ -507,6 +520,59 @@ pub(crate) mod tests {
         for cut in (0..good.len()).step_by(7) {
             std::fs::write(&p, &good[..cut]).unwrap();
             assert!(read(&p, false).is_err(), "cut at {cut}");
+        }
+    }
+
+    /// A header with one key whose value is `levels` arrays, each holding the next, around an
+    /// empty u32 array.
+    pub fn nested_arrays(levels: usize) -> Vec<u8> {
+        let mut b = Vec::with_capacity(40 + levels * 12);
+        b.extend_from_slice(MAGIC);
+        b.extend_from_slice(&3u32.to_le_bytes());
+        b.extend_from_slice(&0u64.to_le_bytes()); // tensors
+        b.extend_from_slice(&1u64.to_le_bytes()); // key/values
+        b.extend_from_slice(&3u64.to_le_bytes());
+        b.extend_from_slice(b"key");
+        b.extend_from_slice(&9u32.to_le_bytes()); // an array...
+        for _ in 1..levels {
+            b.extend_from_slice(&9u32.to_le_bytes()); // ...of arrays
+            b.extend_from_slice(&1u64.to_le_bytes());
+        }
+        b.extend_from_slice(&4u32.to_le_bytes()); // ...of no u32s
+        b.extend_from_slice(&0u64.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn deeply_nested_arrays_are_an_error_not_a_stack_overflow() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("m.gguf");
+        // 500,000 levels in 6 MB: the reader once recursed through all of them and overflowed
+        // the stack, killing the daemon.
+        std::fs::write(&p, nested_arrays(500_000)).unwrap();
+        for keep_arrays in [false, true] {
+            let e = read(&p, keep_arrays).unwrap_err();
+            assert!(e.0.contains("nested"), "{e}");
+        }
+        // Two levels, as a real file might have, still read.
+        std::fs::write(&p, nested_arrays(2)).unwrap();
+        let g = read(&p, true).unwrap();
+        assert_eq!(g.kv["key"], serde_json::json!([[]]));
+    }
+
+    #[test]
+    fn array_lengths_are_bounded_by_the_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("m.gguf");
+        // An array claiming 2^40 nested arrays (or strings) in a file of a few bytes.
+        for elem in [9u32, 8] {
+            let mut b = nested_arrays(1);
+            let n = b.len();
+            b[n - 12..n - 8].copy_from_slice(&elem.to_le_bytes());
+            b[n - 8..].copy_from_slice(&(1u64 << 40).to_le_bytes());
+            std::fs::write(&p, &b).unwrap();
+            let e = read(&p, true).unwrap_err();
+            assert!(e.0.contains("array of"), "{e}");
         }
     }
 }

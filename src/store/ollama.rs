@@ -176,20 +176,7 @@ impl OllamaStore {
         let doomed = self.read_manifest(manifest_path).ok();
         fs::remove_file(manifest_path)?;
         if let Some(m) = doomed {
-            let in_use: HashSet<String> = self
-                .scan()
-                .iter()
-                .filter_map(|(_, p)| self.read_manifest(p).ok())
-                .flat_map(|m| m.digests().map(str::to_owned).collect::<Vec<_>>())
-                .collect();
-            for d in m.digests() {
-                if in_use.contains(d) {
-                    continue;
-                }
-                if let Ok(d) = BlobDigest::parse(d) {
-                    let _ = fs::remove_file(self.blob_path(&d));
-                }
-            }
+            self.remove_unreferenced(m.digests());
         }
         // Prune the now-empty tag/model/namespace/host directories, never `manifests/` itself.
         let mut dir = manifest_path.parent();
@@ -200,6 +187,25 @@ impl OllamaStore {
             dir = d.parent();
         }
         Ok(())
+    }
+
+    /// Removes the blobs among `digests` that no manifest references (the blobs of a manifest
+    /// just deleted, or of a pull refused after its download).
+    pub fn remove_unreferenced<'a>(&self, digests: impl Iterator<Item = &'a str>) {
+        let in_use: HashSet<String> = self
+            .scan()
+            .iter()
+            .filter_map(|(_, p)| self.read_manifest(p).ok())
+            .flat_map(|m| m.digests().map(str::to_owned).collect::<Vec<_>>())
+            .collect();
+        for d in digests {
+            if in_use.contains(d) {
+                continue;
+            }
+            if let Ok(d) = BlobDigest::parse(d) {
+                let _ = fs::remove_file(self.blob_path(&d));
+            }
+        }
     }
 }
 

@@ -304,3 +304,45 @@ fn a_gguf_model_pulled_from_a_registry_is_served() {
         "pull model manifest: file does not exist"
     );
 }
+
+/// A GGUF header whose one value nests arrays `levels` deep (it once overflowed the reader's
+/// stack and killed the daemon).
+fn nested_arrays_gguf(levels: usize) -> Vec<u8> {
+    let mut b = b"GGUF".to_vec();
+    b.extend_from_slice(&3u32.to_le_bytes());
+    b.extend_from_slice(&0u64.to_le_bytes());
+    b.extend_from_slice(&1u64.to_le_bytes());
+    b.extend_from_slice(&3u64.to_le_bytes());
+    b.extend_from_slice(b"key");
+    b.extend_from_slice(&9u32.to_le_bytes());
+    for _ in 1..levels {
+        b.extend_from_slice(&9u32.to_le_bytes());
+        b.extend_from_slice(&1u64.to_le_bytes());
+    }
+    b.extend_from_slice(&4u32.to_le_bytes());
+    b.extend_from_slice(&0u64.to_le_bytes());
+    b
+}
+
+#[test]
+fn a_malformed_gguf_from_a_registry_is_refused_and_leaves_nothing() {
+    let bad = nested_arrays_gguf(500_000);
+    let model = RegistryModel::new("library/deep:latest", vec![(MODEL_LAYER, bad.clone())]);
+    let registry = Registry::start(vec![model]);
+    let Some(p) = daemon("http://127.0.0.1:9", &[]) else {
+        return;
+    };
+    let s = &p.server;
+    let name = format!("{}/library/deep:latest", registry.host_port);
+    let lines = pull(s, json!({"model": name, "insecure": true}));
+    let error = lines.last().unwrap()["error"].as_str().unwrap_or("");
+    assert!(error.contains("not a valid GGUF"), "{lines:?}");
+    assert!(!listed(s, &name));
+    let blob = p
+        .dir
+        .path()
+        .join("models/blobs")
+        .join(sha256_digest(&bad).replace(':', "-"));
+    assert!(!blob.exists(), "the refused blob is removed");
+    assert_eq!(s.get("/api/version")["version"], "0.33.0", "still serving");
+}

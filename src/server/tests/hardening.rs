@@ -1,0 +1,52 @@
+//! Hostile input handler tests: files, manifests and bodies made to crash the daemon, exhaust its
+//! memory or reach outside the store are refused with an `{"error": ...}`, and the daemon keeps
+//! serving.
+
+use super::*;
+use crate::store::ollama::BlobDigest;
+
+/// Uploads `bytes` through `/api/blobs` and returns their digest.
+async fn upload(h: &Harness, bytes: Vec<u8>) -> String {
+    let digest = BlobDigest::of_bytes(&bytes).as_str().to_owned();
+    let r = h
+        .app
+        .clone()
+        .oneshot(
+            Request::post(format!("/api/blobs/{digest}"))
+                .body(Body::from(bytes))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    digest
+}
+
+#[tokio::test]
+async fn a_gguf_nesting_arrays_500k_deep_is_a_400_and_never_listed() {
+    let h = harness();
+    let bytes = crate::store::gguf::tests::nested_arrays(500_000);
+    let digest = upload(&h, bytes).await;
+    let r = call(
+        &h.app,
+        "POST",
+        "/api/create",
+        Some(json!({"model": "deep", "files": {"deep.gguf": digest}})),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let e = json_of(r).await;
+    assert!(
+        e["error"].as_str().unwrap().starts_with("invalid GGUF: "),
+        "{e}"
+    );
+    // Still serving, and the file became no model.
+    let tags = json_of(call(&h.app, "GET", "/api/tags", None).await).await;
+    let names: Vec<&Value> = tags["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["name"])
+        .collect();
+    assert_eq!(names, vec!["ollmlx-test/tiny:latest"]);
+}
