@@ -97,8 +97,22 @@ pub fn scan_repo(repo_dir: &Path) -> Vec<HfEntry> {
 }
 
 /// A revision names a directory: keep it a plain hex-ish token, never a path.
-fn is_revision(s: &str) -> bool {
+pub fn is_revision(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+/// A repo id names a directory too: `org/name`, each part a plain token (letters, digits, `-`,
+/// `_`, `.`, never first a `.`), so no spelling of it climbs out of the cache.
+pub fn is_repo_id(s: &str) -> bool {
+    let part = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 96
+            && !p.starts_with('.')
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    s.split_once('/')
+        .is_some_and(|(org, name)| part(org) && part(name))
 }
 
 /// The newest modification time of a snapshot's entries (the symlinks themselves).

@@ -292,12 +292,19 @@ impl Store {
         Ok(())
     }
 
-    /// The Hugging Face snapshot an `hf.reference` layer names.
-    fn hf_snapshot(&self, repo_id: &str, revision: &str) -> PathBuf {
-        self.hf_cache
-            .join(format!("models--{}", repo_id.replace('/', "--")))
+    /// The Hugging Face snapshot an `hf.reference` layer names. The layer may have come from a
+    /// registry: a repo id or revision that is not a plain name (an absolute path, `..`) is
+    /// refused, never joined, so a manifest cannot point a model at any other directory.
+    fn hf_snapshot(&self, repo_id: &str, revision: &str) -> Result<PathBuf, NotLoadable> {
+        if !hf::is_repo_id(repo_id) || !hf::is_revision(revision) {
+            return Err(NotLoadable(
+                "its Hugging Face reference is invalid: it must name a repo id and a commit, not a path"
+                    .into(),
+            ));
+        }
+        Ok(hf::repo_dir(&self.hf_cache, repo_id)
             .join("snapshots")
-            .join(revision)
+            .join(revision))
     }
 
     fn ollama_model(&self, name: ModelName, path: PathBuf) -> Result<LocalModel, NotLoadable> {
@@ -334,7 +341,7 @@ impl Store {
                 r["repo_id"].as_str().unwrap_or(""),
                 r["revision"].as_str().unwrap_or(""),
             );
-            let snap = self.hf_snapshot(repo, rev);
+            let snap = self.hf_snapshot(repo, rev)?;
             match format::detect(&snap) {
                 Ok(f @ Format::Mlx(_)) => f,
                 _ => {
@@ -435,7 +442,7 @@ fn hf_model(entry: HfEntry) -> Result<LocalModel, NotLoadable> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::hf::tests::make_repo;
 
@@ -487,5 +494,96 @@ mod tests {
         }
         let m = store.find("mlx-community/Tiny-4bit").unwrap();
         assert_eq!(m.digest.len(), 64);
+    }
+
+    /// An Ollama manifest whose only model layer is an `hf.reference` blob with `reference`.
+    pub(crate) fn hf_reference_model(models: &Path, name: &str, reference: &Value) {
+        let store = OllamaStore::new(models.to_path_buf());
+        let bytes = reference.to_string().into_bytes();
+        let layer = |d: &BlobDigest, media: &str, size: usize| manifest::Layer {
+            media_type: media.into(),
+            digest: d.as_str().into(),
+            size: size as u64,
+            from: None,
+            name: None,
+        };
+        let r = store.write_blob(&bytes).unwrap();
+        let c = store.write_blob(b"{}").unwrap();
+        let m = Manifest::new(
+            layer(&c, manifest::CONFIG_MEDIA_TYPE, 2),
+            vec![layer(&r, manifest::MEDIA_HF_REF, bytes.len())],
+        );
+        store
+            .write_manifest(&ModelName::parse(name).unwrap(), &m)
+            .unwrap();
+    }
+
+    #[test]
+    fn hf_references_cannot_name_directories_outside_the_cache() {
+        let d = tempfile::tempdir().unwrap();
+        let (hub, elsewhere) = (d.path().join("hub"), d.path().join("elsewhere"));
+        make_repo(
+            &hub,
+            "org/real",
+            "abc123",
+            &[
+                ("config.json", br#"{"model_type":"llama"}"#),
+                ("model.safetensors", b"x"),
+            ],
+        );
+        // A loadable MLX directory the reference must never reach.
+        make_repo(
+            &elsewhere,
+            "org/secret",
+            "r1",
+            &[
+                ("config.json", br#"{"model_type":"llama"}"#),
+                ("model.safetensors", b"x"),
+            ],
+        );
+        let secret = elsewhere.join("models--org--secret/snapshots/r1");
+        let models = d.path().join("models");
+        let store = Store::new(hub.clone(), models.clone());
+        let bad = [
+            (
+                "abs",
+                serde_json::json!({"repo_id": "org/real", "revision": secret.to_str().unwrap()}),
+            ),
+            (
+                "up",
+                serde_json::json!({"repo_id": "org/real", "revision": "../../models--org--real/snapshots/abc123"}),
+            ),
+            (
+                "dots",
+                serde_json::json!({"repo_id": "..", "revision": "abc123"}),
+            ),
+            (
+                "slashes",
+                serde_json::json!({"repo_id": "org/real/../../x", "revision": "abc123"}),
+            ),
+        ];
+        for (name, reference) in &bad {
+            hf_reference_model(&models, name, reference);
+            match store.find(name) {
+                Err(StoreError::NotLoadable { reason, .. }) => {
+                    assert!(reason.contains("reference is invalid"), "{name}: {reason}")
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        hf_reference_model(
+            &models,
+            "good",
+            &serde_json::json!({"repo_id": "org/real", "revision": "abc123"}),
+        );
+        assert!(store.find("good").is_ok());
+        let listed: Vec<String> = store
+            .list()
+            .iter()
+            .map(|m| m.name.display_shortest())
+            .collect();
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        assert!(listed.contains(&"good:latest".to_owned()), "{listed:?}");
+        assert!(store.list().iter().all(|m| m.path().starts_with(&hub)));
     }
 }

@@ -50,3 +50,39 @@ async fn a_gguf_nesting_arrays_500k_deep_is_a_400_and_never_listed() {
         .collect();
     assert_eq!(names, vec!["ollmlx-test/tiny:latest"]);
 }
+
+#[tokio::test]
+async fn a_manifest_pointing_at_a_directory_is_refused() {
+    let h = harness();
+    let root = h._dir.path();
+    // The harness's own model directory, reached by an absolute path and by `..`.
+    let snapshot = root.join("hub/models--ollmlx-test--tiny/snapshots/0123abcd");
+    for (name, revision) in [
+        ("abs", snapshot.to_str().unwrap().to_owned()),
+        (
+            "up",
+            "../../models--ollmlx-test--tiny/snapshots/0123abcd".to_owned(),
+        ),
+    ] {
+        crate::store::tests::hf_reference_model(
+            &root.join("models"),
+            name,
+            &json!({"repo_id": "x/y", "revision": revision}),
+        );
+        let r = call(&h.app, "POST", "/api/show", Some(json!({"model": name}))).await;
+        assert_eq!(r.status(), 400, "{name}");
+        let e = json_of(r).await["error"].as_str().unwrap().to_owned();
+        assert!(e.contains("reference is invalid"), "{e}");
+        assert!(!e.contains(root.to_str().unwrap()), "no local path in {e}");
+        let r = call(
+            &h.app,
+            "POST",
+            "/api/generate",
+            Some(json!({"model": name})),
+        )
+        .await;
+        assert_eq!(r.status(), 400, "{name}");
+    }
+    let tags = json_of(call(&h.app, "GET", "/api/tags", None).await).await;
+    assert_eq!(tags["models"].as_array().unwrap().len(), 1, "{tags}");
+}
