@@ -23,9 +23,10 @@ pub struct ServeArgs {
     /// Most models loaded at once (0 = 3).
     #[arg(long, env = env::OLLAMA_MAX_LOADED_MODELS, default_value_t = 0)]
     pub max_loaded_models: usize,
-    /// Parallel requests per loaded model.
-    #[arg(long, env = env::OLLAMA_NUM_PARALLEL, default_value_t = 1)]
-    pub num_parallel: usize,
+    /// Parallel requests per loaded model (default: 1 for GGUF models, as Ollama; 4 for MLX
+    /// models, which decode them in one batch).
+    #[arg(long, env = env::OLLAMA_NUM_PARALLEL)]
+    pub num_parallel: Option<usize>,
     /// Requests that may wait for a load before 503.
     #[arg(long, env = env::OLLAMA_MAX_QUEUE, default_value_t = 512)]
     pub max_queue: usize,
@@ -61,6 +62,12 @@ pub struct ServeArgs {
     /// llama-server binary for GGUF models (default: next to ollmlx, else on PATH).
     #[arg(long, env = env::OLLMLX_LLAMA_SERVER)]
     pub llama_server: Option<PathBuf>,
+    /// KV cache type for every runner: f16, q8_0 or q4_0.
+    #[arg(long, env = env::OLLAMA_KV_CACHE_TYPE, default_value = "")]
+    pub kv_cache_type: String,
+    /// MLX prefix-cache budget per model: bytes or `512MiB`, `4GB`...; `0` turns it off.
+    #[arg(long, env = env::OLLMLX_PREFIX_CACHE)]
+    pub prefix_cache: Option<String>,
     /// Threads for llama-server when a request sets no `num_thread` (default: llama.cpp's choice).
     #[arg(long, env = env::OLLMLX_LLAMA_THREADS)]
     pub llama_threads: Option<u64>,
@@ -86,7 +93,13 @@ pub struct Config {
     pub home: PathBuf,
     pub keep_alive: KeepAlive,
     pub max_loaded_models: usize,
+    /// Parallel requests per GGUF model (llama-server slots, each with its own `num_ctx`).
     pub num_parallel: usize,
+    /// Parallel requests per MLX model (decoded together in one batch).
+    pub mlx_num_parallel: usize,
+    pub kv_cache_type: KvCacheType,
+    /// The MLX prefix-cache budget; `None`: the runner sizes it from memory.
+    pub prefix_cache_bytes: Option<u64>,
     pub max_queue: usize,
     /// `num_ctx` when neither the request nor the model sets one.
     pub default_num_ctx: u64,
@@ -177,7 +190,21 @@ impl Config {
             } else {
                 a.max_loaded_models
             },
-            num_parallel: a.num_parallel.max(1),
+            num_parallel: a.num_parallel.unwrap_or(1).max(1),
+            mlx_num_parallel: a.num_parallel.unwrap_or(DEFAULT_MLX_PARALLEL).max(1),
+            kv_cache_type: KvCacheType::parse(&a.kv_cache_type).map_err(|msg| {
+                ConfigError::Invalid {
+                    var: env::OLLAMA_KV_CACHE_TYPE,
+                    msg,
+                }
+            })?,
+            prefix_cache_bytes: match a.prefix_cache.as_deref().map(str::trim) {
+                None | Some("") | Some("auto") => None,
+                Some(s) => Some(parse_size(s).map_err(|msg| ConfigError::Invalid {
+                    var: env::OLLMLX_PREFIX_CACHE,
+                    msg,
+                })?),
+            },
             max_queue: a.max_queue.max(1),
             default_num_ctx: if a.context_length == 0 {
                 4096
@@ -206,6 +233,78 @@ impl Config {
                 .unwrap_or_else(|| token_beside_cache.clone()),
         })
     }
+}
+
+/// MLX models decode concurrent requests in one batched forward pass, so a few slots cost
+/// nothing while idle (KV memory is taken per live sequence) and multiply throughput under load.
+pub const DEFAULT_MLX_PARALLEL: usize = 4;
+
+/// `OLLAMA_KV_CACHE_TYPE`, Ollama's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KvCacheType {
+    #[default]
+    F16,
+    Q8_0,
+    Q4_0,
+}
+
+impl KvCacheType {
+    pub fn parse(s: &str) -> Result<KvCacheType, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "f16" => Ok(KvCacheType::F16),
+            "q8_0" => Ok(KvCacheType::Q8_0),
+            "q4_0" => Ok(KvCacheType::Q4_0),
+            other => Err(format!("\"{other}\": expected f16, q8_0 or q4_0")),
+        }
+    }
+
+    /// llama-server's `--cache-type-k/v` value; `None` for its default (f16).
+    pub fn llama_arg(self) -> Option<&'static str> {
+        match self {
+            KvCacheType::F16 => None,
+            KvCacheType::Q8_0 => Some("q8_0"),
+            KvCacheType::Q4_0 => Some("q4_0"),
+        }
+    }
+
+    /// The MLX runner's `--kv-bits` (0: not quantized).
+    pub fn mlx_bits(self) -> u8 {
+        match self {
+            KvCacheType::F16 => 0,
+            KvCacheType::Q8_0 => 8,
+            KvCacheType::Q4_0 => 4,
+        }
+    }
+}
+
+/// A byte count: a plain number, or one with a unit (`KB`/`MB`/`GB` are powers of 1000,
+/// `KiB`/`MiB`/`GiB` powers of 1024; case-insensitive).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("\"{s}\" is not a size (bytes, or e.g. 512MiB, 4GB)"))?;
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024.0f64.powi(4),
+        _ => {
+            return Err(format!(
+                "\"{s}\": unknown unit (use KB, MB, GB, KiB, MiB or GiB)"
+            ))
+        }
+    };
+    Ok((value * scale) as u64)
 }
 
 fn parse_load_timeout(s: &str) -> Result<Option<Duration>, String> {
@@ -338,6 +437,17 @@ mod tests {
     }
 
     #[test]
+    fn sizes() {
+        assert_eq!(parse_size("0"), Ok(0));
+        assert_eq!(parse_size("1234"), Ok(1234));
+        assert_eq!(parse_size("4GB"), Ok(4_000_000_000));
+        assert_eq!(parse_size("4 GiB"), Ok(4 << 30));
+        assert_eq!(parse_size("1.5mib"), Ok(3 << 19));
+        assert!(parse_size("-1").is_err());
+        assert!(parse_size("GB").is_err());
+    }
+
+    #[test]
     fn client_urls() {
         assert_eq!(
             HostSpec::parse("0.0.0.0:1").client_url(),
@@ -354,7 +464,6 @@ mod tests {
             keep_alive: "5m".into(),
             load_timeout: "5m".into(),
             mlx_backend: "auto".into(),
-            num_parallel: 1,
             max_queue: 512,
             hf_endpoint: "https://huggingface.co".into(),
             ..Default::default()
@@ -376,6 +485,44 @@ mod tests {
         assert_eq!(c.default_num_ctx, 4096);
         assert_eq!(c.load_timeout, Some(Duration::from_secs(300)));
         assert_eq!(c.keep_alive, KeepAlive::DEFAULT);
+        // Unset: one slot per GGUF model (Ollama's default), a batch of four per MLX model.
+        assert_eq!(
+            (c.num_parallel, c.mlx_num_parallel),
+            (1, DEFAULT_MLX_PARALLEL)
+        );
+        assert_eq!(c.kv_cache_type, KvCacheType::F16);
+        assert_eq!(c.prefix_cache_bytes, None);
+        let set = Config::resolve(
+            &ServeArgs {
+                num_parallel: Some(16),
+                kv_cache_type: "Q8_0".into(),
+                prefix_cache: Some("512MiB".into()),
+                ..args.clone()
+            },
+            Some("/home/u".into()),
+        )
+        .unwrap();
+        assert_eq!((set.num_parallel, set.mlx_num_parallel), (16, 16));
+        assert_eq!(set.kv_cache_type, KvCacheType::Q8_0);
+        assert_eq!(set.prefix_cache_bytes, Some(512 << 20));
+        for (bad_kv, bad_size) in [("q5_1", "lots"), ("fp8", "4XB")] {
+            let r = Config::resolve(
+                &ServeArgs {
+                    kv_cache_type: bad_kv.into(),
+                    ..args.clone()
+                },
+                Some("/home/u".into()),
+            );
+            assert!(r.unwrap_err().to_string().contains("OLLAMA_KV_CACHE_TYPE"));
+            let r = Config::resolve(
+                &ServeArgs {
+                    prefix_cache: Some(bad_size.into()),
+                    ..args.clone()
+                },
+                Some("/home/u".into()),
+            );
+            assert!(r.unwrap_err().to_string().contains("OLLMLX_PREFIX_CACHE"));
+        }
 
         let c = Config::resolve(
             &ServeArgs {

@@ -41,6 +41,11 @@ pub const OLLMLX_MLX_BACKEND: &str = "OLLMLX_MLX_BACKEND";
 pub const OLLMLX_LLAMA_SERVER: &str = "OLLMLX_LLAMA_SERVER";
 /// Threads for llama-server when a request does not set `num_thread` (default: llama.cpp's own).
 pub const OLLMLX_LLAMA_THREADS: &str = "OLLMLX_LLAMA_THREADS";
+/// Ollama's KV cache type for every runner: `f16` (default), `q8_0` or `q4_0`.
+pub const OLLAMA_KV_CACHE_TYPE: &str = "OLLAMA_KV_CACHE_TYPE";
+/// The MLX runner's prefix-cache budget per loaded model (bytes, `4GiB`, `0` off; default: a
+/// quarter of the memory the weights leave, at most 8 GiB).
+pub const OLLMLX_PREFIX_CACHE: &str = "OLLMLX_PREFIX_CACHE";
 /// Where `llama-server` is looked for last.
 pub const PATH: &str = "PATH";
 /// The Hugging Face hub's address (default `https://huggingface.co`); tests point it at their own.

@@ -24,6 +24,10 @@ pub struct MlxFactory {
     pub home: PathBuf,
     pub load_timeout: Option<Duration>,
     pub debug: bool,
+    /// `--prefix-cache-bytes` (`OLLMLX_PREFIX_CACHE`); `None`: the runner's default.
+    pub prefix_cache_bytes: Option<u64>,
+    /// `--kv-bits` from `OLLAMA_KV_CACHE_TYPE` (0: f16).
+    pub kv_bits: u8,
 }
 
 #[async_trait::async_trait]
@@ -50,6 +54,7 @@ impl RunnerFactory for MlxFactory {
             .args(["--host", "127.0.0.1", "--port", "0"])
             .arg("--parallel")
             .arg(spec.num_parallel.to_string())
+            .args(["--kv-bits", &self.kv_bits.to_string()])
             .args(["--log-level", if self.debug { "debug" } else { "info" }])
             .env("PYTHONPATH", &code)
             .env("OLLMLX_RUNNER_TOKEN", &token)
@@ -58,6 +63,9 @@ impl RunnerFactory for MlxFactory {
             .env("PYTHONUNBUFFERED", "1")
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .env("MLX_PTX_CACHE_DIR", self.home.join("cache").join("mlx-ptx"));
+        if let Some(bytes) = self.prefix_cache_bytes {
+            cmd.args(["--prefix-cache-bytes", &bytes.to_string()]);
+        }
         tracing::info!(model = %label, python = %python.display(), "starting MLX runner");
         let (process, stdout) = ChildProcess::spawn(cmd, &label).map_err(|e| {
             RunnerError::Spawn(format!(

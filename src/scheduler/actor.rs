@@ -337,7 +337,7 @@ impl Actor {
             self.queue = rest.into();
             let spec = LoadSpec {
                 model: w.model.clone(),
-                num_parallel: self.config.num_parallel,
+                num_parallel: self.config.parallel_for(&w.model),
                 options: w.options.clone(),
             };
             let mut waiters = vec![w];
@@ -383,7 +383,7 @@ impl Actor {
                         id,
                         runner,
                         model: first.model.clone(),
-                        slots: Arc::new(Semaphore::new(self.config.num_parallel)),
+                        slots: Arc::new(Semaphore::new(self.config.parallel_for(&first.model))),
                         refs: 0,
                         keep_alive: first.keep_alive.unwrap_or(self.config.default_keep_alive),
                         timer_generation: 0,

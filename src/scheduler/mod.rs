@@ -36,8 +36,21 @@ pub enum SchedulerError {
 pub struct SchedulerConfig {
     pub default_keep_alive: KeepAlive,
     pub max_loaded_models: usize,
+    /// Slots of a GGUF model.
     pub num_parallel: usize,
+    /// Slots of an MLX model (its runner batches them).
+    pub mlx_num_parallel: usize,
     pub max_queue: usize,
+}
+
+impl SchedulerConfig {
+    /// How many requests one loaded `model` serves at once.
+    pub fn parallel_for(&self, model: &LocalModel) -> usize {
+        match model.format {
+            crate::store::format::Format::Mlx(_) => self.mlx_num_parallel,
+            crate::store::format::Format::Gguf(_) => self.num_parallel,
+        }
+    }
 }
 
 /// A loaded model, as `/api/ps` shows it.

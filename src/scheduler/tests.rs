@@ -39,6 +39,7 @@ fn config() -> SchedulerConfig {
         default_keep_alive: KeepAlive::DEFAULT,
         max_loaded_models: 2,
         num_parallel: 1,
+        mlx_num_parallel: 1,
         max_queue: 4,
     }
 }
@@ -74,7 +75,7 @@ async fn concurrent_requests_share_one_load() {
     let s = start(
         &f,
         SchedulerConfig {
-            num_parallel: 4,
+            mlx_num_parallel: 4,
             ..config()
         },
     );
@@ -111,6 +112,43 @@ async fn num_parallel_limits_concurrent_use() {
         .unwrap()
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test]
+async fn mlx_and_gguf_models_get_their_own_slot_counts() {
+    let f = Arc::new(FakeFactory::new(&["m", "g"]));
+    let s = start(
+        &f,
+        SchedulerConfig {
+            num_parallel: 1,
+            mlx_num_parallel: 3,
+            ..config()
+        },
+    );
+    let mlx: Vec<_> = futures_util::future::join_all(
+        (0..3).map(|_| s.acquire(model("m"), None, LoadOptions::default())),
+    )
+    .await
+    .into_iter()
+    .map(Result::unwrap)
+    .collect();
+    let fourth = tokio::time::timeout(
+        Duration::from_millis(200),
+        s.acquire(model("m"), None, LoadOptions::default()),
+    );
+    assert!(fourth.await.is_err(), "an MLX model has three slots here");
+    let mut gguf = model("g");
+    gguf.format = Format::Gguf(PathBuf::from("/models/g.gguf"));
+    let one = s
+        .acquire(gguf.clone(), None, LoadOptions::default())
+        .await
+        .unwrap();
+    let second = tokio::time::timeout(
+        Duration::from_millis(200),
+        s.acquire(gguf, None, LoadOptions::default()),
+    );
+    assert!(second.await.is_err(), "a GGUF model keeps one slot");
+    drop((mlx, one));
 }
 
 #[tokio::test]

@@ -15,6 +15,9 @@ pub enum ServerError {
     MissingBody,
     #[error("{0}")]
     BadRequest(String),
+    /// A request body over the limit.
+    #[error("{0}")]
+    TooLarge(String),
     /// A 404 whose message is already in the endpoint's own wording.
     #[error("{0}")]
     NotFound(String),
@@ -33,6 +36,7 @@ impl ServerError {
         match self {
             ServerError::MissingBody | ServerError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ServerError::NotFound(_) => StatusCode::NOT_FOUND,
+            ServerError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ServerError::Store(e) => match e {
                 StoreError::InvalidName | StoreError::NotLoadable { .. } => StatusCode::BAD_REQUEST,
                 StoreError::NotFound(_) => StatusCode::NOT_FOUND,

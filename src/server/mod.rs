@@ -73,8 +73,9 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             (StatusCode::METHOD_NOT_ALLOWED, "405 method not allowed")
         })
-        // Ollama has no body limit; chat bodies with long histories or images exceed axum's 2 MB.
-        .layer(axum::extract::DefaultBodyLimit::max(512 * 1024 * 1024))
+        // Ollama has no body limit; chat bodies with long histories or images exceed axum's 2 MB,
+        // but no request may take the machine (see `MAX_BODY`).
+        .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(origins, cors::layer))
         .layer(axum::middleware::from_fn_with_state(
             guard,

@@ -4,6 +4,7 @@
 mod agent;
 mod cli;
 mod gguf;
+mod hardening;
 mod harmony;
 mod hubs;
 mod ollama_client;

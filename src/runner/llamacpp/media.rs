@@ -63,16 +63,6 @@ pub(super) fn openai_message(m: &Message) -> Value {
     v
 }
 
-/// The `prompt` of a `/completion` body: the ids, or the text (with `more` after it) and images.
-pub(super) fn wire_prompt(media: &Prompt, tokens: &[i64], more: &str) -> Value {
-    match media {
-        Prompt::Tokens => json!(tokens),
-        Prompt::Media { text, images } => {
-            json!({"prompt_string": format!("{text}{more}"), "multimodal_data": images})
-        }
-    }
-}
-
 /// A raw prompt with Ollama's `[img-N]` markers as llama-server's: each marker naming one of
 /// `images` becomes `marker`, and the images come back in the order of their markers. Images the
 /// text does not mention go first.

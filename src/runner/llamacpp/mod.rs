@@ -19,6 +19,7 @@ mod runner;
 mod schema;
 mod sse;
 mod two_phase;
+mod wire;
 
 pub use runner::LlamaRunner;
 

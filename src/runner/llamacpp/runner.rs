@@ -1,8 +1,9 @@
 //! `LlamaRunner`: one running llama-server, and the `Runner` calls it answers.
 
-use super::media::{openai_message, place_images, wire_prompt, Prompt};
+use super::media::{openai_message, place_images, Prompt};
 use super::sse::{json_schema, sse_parser, SseOptions};
 use super::two_phase::{then_constrained, SecondPhase};
+use super::wire::{apply_template, tokenize, Completion};
 use super::STOP_GRACE;
 use crate::api::Message;
 use crate::runner::endpoint::Endpoint;
@@ -11,6 +12,8 @@ use crate::runner::{
     CompletionRequest, EmbedResult, EventStream, PromptInput, Runner, RunnerError, RunnerInfo,
 };
 use serde_json::{json, Value};
+use std::borrow::Cow;
+use std::sync::Arc;
 
 pub struct LlamaRunner {
     pub(super) process: ChildProcess,
@@ -24,26 +27,23 @@ pub struct LlamaRunner {
 
 impl LlamaRunner {
     async fn tokens(&self, text: &str, add_special: bool) -> Result<Vec<i64>, RunnerError> {
-        let v: Value = self
-            .endpoint
-            .post_json(
-                "/tokenize",
-                &json!({"content": text, "add_special": add_special, "parse_special": true}),
-            )
-            .await?;
-        Ok(serde_json::from_value(v["tokens"].clone()).unwrap_or_default())
+        tokenize(&self.endpoint, text, add_special).await
     }
 
     /// Starts a `/completion`. This llama-server fails a prompt with images when the prompt it
     /// has cached diverges from it just after an image that another image follows (its
     /// `keep_first` looks for a chunk where none starts: "Chunk not found", a 500, before any
     /// output and with the cache untouched). That request is retried once without the cache.
-    async fn start(&self, body: &Value) -> Result<reqwest::Response, RunnerError> {
-        match self.endpoint.post("/completion", body).await {
+    async fn start(&self, body: Completion<'_>) -> Result<reqwest::Response, RunnerError> {
+        match self.endpoint.post("/completion", &body).await {
             Err(RunnerError::Failed(m)) if m.contains("Chunk not found") => {
                 tracing::debug!("llama-server could not reuse its cached prompt; retrying without");
-                let mut body = body.clone();
-                body["cache_prompt"] = json!(false);
+                let mut rest = body.rest.clone();
+                rest["cache_prompt"] = json!(false);
+                let body = Completion {
+                    rest: &rest,
+                    ..body
+                };
                 self.endpoint.post("/completion", &body).await
             }
             other => other,
@@ -91,8 +91,7 @@ impl LlamaRunner {
             if !req.template_kwargs.is_empty() {
                 body["chat_template_kwargs"] = json!(req.template_kwargs);
             }
-            let v: Value = self.endpoint.post_json("/apply-template", &body).await?;
-            let prompt = v["prompt"].as_str().unwrap_or_default().to_owned();
+            let prompt = apply_template(&self.endpoint, &body).await?;
             let placed = prompt.matches(self.media_marker.as_str()).count();
             if placed != images.len() {
                 return Err(RunnerError::Rejected {
@@ -149,11 +148,12 @@ impl Runner for LlamaRunner {
         }
         let o = &req.options;
         let num_ctx = o.num_ctx as usize;
-        let mut prompt = req.context.clone().unwrap_or_default();
-        let (tokens, text, images) = match &req.input {
+        let context = req.context.as_deref().unwrap_or_default();
+        // The prompt is never copied whole: it may be as large as a request body can be.
+        let (tokens, text, images): (_, Cow<str>, _) = match &req.input {
             PromptInput::Raw(text) if req.images.is_empty() => (
                 self.tokens(text, req.context.is_none()).await?,
-                text.clone(),
+                Cow::Borrowed(text),
                 Vec::new(),
             ),
             PromptInput::Raw(text) => {
@@ -161,14 +161,20 @@ impl Runner for LlamaRunner {
                 let (tokens, _) = self
                     .count(&text, images.len(), req.context.is_none())
                     .await?;
-                (tokens, text, images)
+                (tokens, Cow::Owned(text), images)
             }
             PromptInput::Messages(m) => {
-                self.render(m, &req, num_ctx.saturating_sub(prompt.len()))
-                    .await?
+                let (tokens, text, images) = self
+                    .render(m, &req, num_ctx.saturating_sub(context.len()))
+                    .await?;
+                (tokens, Cow::Owned(text), images)
             }
         };
-        prompt.extend(tokens);
+        let mut prompt = if context.is_empty() {
+            tokens
+        } else {
+            [context, &tokens].concat()
+        };
         if let Some(p) = &req.prefill {
             prompt.extend(self.tokens(p, false).await?);
         }
@@ -208,7 +214,7 @@ impl Runner for LlamaRunner {
                 _ => String::new(),
             };
             Prompt::Media {
-                text: before + &text,
+                text: before + text.as_ref(),
                 images,
             }
         };
@@ -220,8 +226,8 @@ impl Runner for LlamaRunner {
         } else {
             room
         };
+        // Everything but the prompt, which is written straight from the ids (see `wire`).
         let mut body = json!({
-            "prompt": wire_prompt(&media, &prompt, ""),
             "stream": true,
             "n_predict": n_predict,
             "temperature": o.temperature,
@@ -266,7 +272,15 @@ impl Runner for LlamaRunner {
             stop.push(close.clone());
             first_body["stop"] = json!(stop);
         }
-        let resp = self.start(&first_body).await?;
+        let resp = self
+            .start(Completion {
+                rest: &first_body,
+                media: &media,
+                tokens: &prompt,
+                more: "",
+            })
+            .await?;
+        let prompt = Arc::new(prompt);
         let first = self.endpoint.events(
             resp,
             sse_parser(SseOptions {

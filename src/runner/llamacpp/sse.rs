@@ -34,7 +34,8 @@ fn logprob(p: &Value, top_n: usize) -> crate::api::Logprob {
 
 /// How to read one llama-server `/completion` SSE stream.
 pub(super) struct SseOptions {
-    pub(super) prompt: Vec<i64>,
+    /// Shared, not copied: it is as long as the prompt.
+    pub(super) prompt: Arc<Vec<i64>>,
     pub(super) return_context: bool,
     /// Alternatives kept per token when logprobs were asked for.
     pub(super) top_n: usize,
@@ -123,9 +124,9 @@ pub(super) fn sse_parser(o: SseOptions) -> LineParser {
                 prompt_eval_duration: ms_to_ns("prompt_ms"),
                 eval_count: n("predicted_n"),
                 eval_duration: ms_to_ns("predicted_ms"),
-                context: context_prefix.clone().map(|mut c| {
-                    c.extend(generated.lock().unwrap().iter());
-                    c
+                context: context_prefix.as_ref().map(|c| {
+                    let generated = generated.lock().unwrap();
+                    c.iter().chain(generated.iter()).copied().collect()
                 }),
                 stop_sequence,
             }));

@@ -1,18 +1,20 @@
 //! Thinking + format in two requests: free reasoning up to the closing tag, then the schema.
 
-use super::media::{wire_prompt, Prompt};
+use super::media::Prompt;
 use super::sse::{sse_parser, SseOptions};
+use super::wire::{tokenize, Completion};
 use crate::runner::endpoint::Endpoint;
 use crate::runner::{Done, EventStream, RunnerError, RunnerEvent};
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 /// The constrained half of a thinking request with a format.
 pub(super) struct SecondPhase {
     pub(super) close: String,
-    pub(super) prompt: Vec<i64>,
+    pub(super) prompt: Arc<Vec<i64>>,
     /// The prompt's text and images, when it has images.
     pub(super) media: Prompt,
-    /// The full request body (with `json_schema`).
+    /// The request body but its prompt (with `json_schema`).
     pub(super) body: Value,
     pub(super) n_predict: i64,
     pub(super) top_n: usize,
@@ -137,28 +139,21 @@ async fn constrained(
     if left <= 0 {
         return Ok(None);
     }
-    let v: Value = ep
-        .post_json(
-            "/tokenize",
-            &json!({"content": text, "add_special": false, "parse_special": true}),
-        )
-        .await?;
-    let mut prompt = next.prompt.clone();
-    prompt.extend(
-        v["tokens"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_i64),
-    );
+    let reasoning = tokenize(ep, text, false).await?;
+    let prompt = [next.prompt.as_slice(), &reasoning].concat();
     let mut body = next.body.clone();
-    body["prompt"] = wire_prompt(&next.media, &prompt, text);
     body["n_predict"] = json!(left);
+    let body = Completion {
+        rest: &body,
+        media: &next.media,
+        tokens: &prompt,
+        more: text,
+    };
     let resp = ep.post("/completion", &body).await?;
     Ok(Some(ep.events(
         resp,
         sse_parser(SseOptions {
-            prompt,
+            prompt: Arc::new(prompt),
             return_context: next.return_context,
             top_n: next.top_n,
             thinking: None,

@@ -86,3 +86,49 @@ async fn a_manifest_pointing_at_a_directory_is_refused() {
     let tags = json_of(call(&h.app, "GET", "/api/tags", None).await).await;
     assert_eq!(tags["models"].as_array().unwrap().len(), 1, "{tags}");
 }
+
+/// A JSON body one byte over the limit.
+fn over_limit() -> Vec<u8> {
+    let mut b = br#"{"model": "ollmlx-test/tiny", "prompt": ""#.to_vec();
+    b.resize(crate::server::extract::MAX_BODY - 1, b'a');
+    b.extend_from_slice(br#""}"#);
+    b
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_413_in_each_layers_shape() {
+    let h = harness();
+    let post = |path: &str| {
+        h.app
+            .clone()
+            .oneshot(Request::post(path).body(Body::from(over_limit())).unwrap())
+    };
+    let r = post("/api/generate").await.unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(
+        json_of(r).await,
+        json!({"error": "request body too large: the limit is 64 MiB"})
+    );
+    let r = post("/v1/chat/completions").await.unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(
+        json_of(r).await["error"]["message"],
+        "request body too large: the limit is 64 MiB"
+    );
+    let r = post("/v1/messages").await.unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(json_of(r).await["error"]["type"], "request_too_large");
+    // Nothing was loaded for them, and a body under the limit is served.
+    assert_eq!(
+        h.factory.starts.load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
+    let r = call(
+        &h.app,
+        "POST",
+        "/api/generate",
+        Some(json!({"model": MODEL, "prompt": "hi", "stream": false})),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+}

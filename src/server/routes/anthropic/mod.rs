@@ -16,6 +16,7 @@ use crate::server::routes::openai::{effort_to_think, parse, ChatAsk};
 use crate::server::state::AppState;
 use crate::store::StoreError;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -54,6 +55,7 @@ fn error_body(e: &ServerError) -> ErrorResponse {
     let kind = match e.status().as_u16() {
         400 => "invalid_request_error",
         404 => "not_found_error",
+        413 => "request_too_large",
         503 => "overloaded_error",
         _ => "api_error",
     };
@@ -69,10 +71,10 @@ fn error_body(e: &ServerError) -> ErrorResponse {
 
 pub async fn messages(
     State(state): State<AppState>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AnthropicError> {
     let started = Instant::now();
-    let req: MessagesRequest = parse(&body)?;
+    let req: MessagesRequest = parse(body)?;
     let num_predict = match req.max_tokens {
         Some(n) if n > 0 => n,
         Some(_) => return Err(bad("max_tokens: must be greater than or equal to 1").into()),
@@ -91,10 +93,10 @@ pub async fn messages(
 /// request (system, messages, tools), counted by the model's tokenizer.
 pub async fn count_tokens(
     State(state): State<AppState>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, AnthropicError> {
     let started = Instant::now();
-    let req: MessagesRequest = parse(&body)?;
+    let req: MessagesRequest = parse(body)?;
     let job = translate(&req, None)?.job(&state, started)?;
     let n = infer::count_prompt(&state, job).await?;
     Ok(Json(json!({"input_tokens": n})))

@@ -12,6 +12,7 @@ use crate::server::infer::{self, Job};
 use crate::server::routes::common;
 use crate::server::state::AppState;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::response::Response;
 use serde_json::{json, Map, Value};
@@ -19,10 +20,10 @@ use std::time::Instant;
 
 pub async fn chat_completions(
     State(state): State<AppState>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OpenAiError> {
     let started = Instant::now();
-    let req: ChatCompletionRequest = parse(&body)?;
+    let req: ChatCompletionRequest = parse(body)?;
     if req.messages.is_empty() {
         return Err(ServerError::BadRequest("[] is too short - 'messages'".into()).into());
     }
@@ -254,10 +255,10 @@ fn image_data(url: &str) -> Result<String, ServerError> {
 /// `POST /v1/completions`: a string prompt onto `/api/generate` (templated, as Ollama does).
 pub async fn completions(
     State(state): State<AppState>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OpenAiError> {
     let started = Instant::now();
-    let req: crate::api::openai::CompletionRequest = parse(&body)?;
+    let req: crate::api::openai::CompletionRequest = parse(body)?;
     let Value::String(prompt) = &req.prompt else {
         return Err(
             ServerError::BadRequest("invalid prompt: only a string is supported".into()).into(),

@@ -16,6 +16,7 @@ use crate::server::infer;
 use crate::server::state::AppState;
 use crate::store::StoreError;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -46,7 +47,7 @@ impl IntoResponse for OpenAiError {
 
 pub(crate) fn error_body(e: &ServerError) -> ErrorResponse {
     let kind = match e.status().as_u16() {
-        400 => "invalid_request_error",
+        400 | 413 => "invalid_request_error",
         404 => "not_found_error",
         _ => "api_error",
     };
@@ -60,11 +61,11 @@ pub(crate) fn error_body(e: &ServerError) -> ErrorResponse {
     }
 }
 
-pub(crate) fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ServerError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ServerError::MissingBody);
-    }
-    serde_json::from_slice(body).map_err(|e| ServerError::BadRequest(e.to_string()))
+/// A `/v1` request body as `T`: the same errors as the native layer's `AppJson`.
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ServerError> {
+    crate::server::extract::json(&body.map_err(crate::server::extract::body_error)?)
 }
 
 /// `stop` as a string or a list of strings.
@@ -182,9 +183,9 @@ pub async fn model(
 /// `POST /v1/embeddings` (`encoding_format` float or base64).
 pub async fn embeddings(
     State(state): State<AppState>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, OpenAiError> {
-    let req: EmbeddingsRequest = parse(&body)?;
+    let req: EmbeddingsRequest = parse(body)?;
     let inputs: Vec<String> = match &req.input {
         Value::String(s) => vec![s.clone()],
         Value::Array(a) if !a.is_empty() => a

@@ -13,6 +13,7 @@ use crate::server::routes::common::{self, bad};
 use crate::server::routes::openai::{effort_to_think, parse, ChatAsk, OpenAiError};
 use crate::server::state::AppState;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::response::Response;
 use reply::{stream_reply, whole_reply, Echo};
@@ -21,10 +22,10 @@ use std::time::Instant;
 
 pub async fn responses(
     State(state): State<AppState>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OpenAiError> {
     let started = Instant::now();
-    let req: ResponsesRequest = parse(&body)?;
+    let req: ResponsesRequest = parse(body)?;
     if req.previous_response_id.is_some() || req.conversation.is_some() {
         return Err(bad(format!(
             "{} is not supported: ollmlx's /v1/responses is stateless",
