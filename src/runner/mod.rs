@@ -7,6 +7,7 @@ pub mod embedded;
 pub mod endpoint;
 #[cfg(test)]
 pub mod fake;
+pub mod leftovers;
 pub mod llamacpp;
 pub mod mlx;
 pub mod process;

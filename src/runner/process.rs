@@ -2,8 +2,12 @@
 //!
 //! - It runs in its own process group, so a Ctrl-C in the daemon's terminal does not reach it
 //!   directly: the daemon decides when runners stop (SIGTERM, a grace period, SIGKILL).
-//! - Its stdin is a pipe the daemon never writes to. When the daemon dies, even by SIGKILL, the
-//!   pipe closes and the runner sees EOF and exits: no runner outlives the daemon.
+//! - It dies with the daemon, even when the daemon is killed with SIGKILL: on Linux the kernel
+//!   sends it SIGKILL (`PR_SET_PDEATHSIG`, set between fork and exec, so llama-server, which
+//!   knows nothing of us, gets it too). Its stdin is also a pipe the daemon never writes to: when
+//!   the daemon dies the pipe closes, and the MLX runner exits on that EOF (its guarantee on
+//!   macOS). A runner spawned with a record ([`ChildProcess::spawn_recorded`]) is also listed
+//!   under the daemon's home, so the next daemon stops it if all that failed (see `leftovers`).
 //! - Its stderr is pumped line by line into `tracing` (JSON log lines at their own level) and into
 //!   a small ring, so every load or runtime error can carry the runner's last words.
 //! - A waiter task reaps it and publishes the exit status on a watch channel.
@@ -33,17 +37,33 @@ impl ChildProcess {
     /// Spawns `cmd` with piped stdio in a new process group.
     ///
     /// Call it from an async task (a long-lived runtime worker), never from `spawn_blocking`: on
-    /// Linux the runner asks for `PR_SET_PDEATHSIG`, which fires when the *thread* that forked it
+    /// Linux the child gets `PR_SET_PDEATHSIG`, which fires when the *thread* that forked it
     /// exits, and blocking-pool threads exit after a while idle. Returns the process and its stdout,
     /// which the caller reads for the ready line.
-    pub fn spawn(mut cmd: Command, label: &str) -> std::io::Result<(ChildProcess, ChildStdout)> {
+    pub fn spawn(cmd: Command, label: &str) -> std::io::Result<(ChildProcess, ChildStdout)> {
+        Self::spawn_recorded(cmd, label, None)
+    }
+
+    /// [`ChildProcess::spawn`], recording the process in `records` (see `leftovers`) until it has
+    /// been reaped, so that a later daemon can stop it should this one die without doing so.
+    pub fn spawn_recorded(
+        mut cmd: Command,
+        label: &str,
+        records: Option<&std::path::Path>,
+    ) -> std::io::Result<(ChildProcess, ChildStdout)> {
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
+        die_with_parent(&mut cmd);
         let mut child = cmd.spawn()?;
         let pid = child.id().unwrap_or(0);
+        let record = records.and_then(|dir| {
+            super::leftovers::Record::write(dir, pid, label)
+                .inspect_err(|e| tracing::warn!(runner = %label, pid, error = %e, "cannot record the runner"))
+                .ok()
+        });
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
@@ -59,6 +79,8 @@ impl ChildProcess {
                     tracing::warn!(runner = %label_owned, pid, error = %e, "waiting for runner failed")
                 }
             }
+            // Reaped: nothing is left for a later daemon to stop.
+            drop(record);
             // An error from wait() means the child is gone all the same.
             let _ = tx.send(Some(status.unwrap_or_else(|_| exit_status_failed())));
         });
@@ -138,6 +160,30 @@ impl ChildProcess {
         self.log.last_activity()
     }
 }
+
+/// Asks the kernel to SIGKILL the child when the thread that forks it dies (Linux only; that
+/// thread is a runtime worker, which lives as long as the daemon: see [`ChildProcess::spawn`]).
+#[cfg(target_os = "linux")]
+fn die_with_parent(cmd: &mut Command) {
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs in the child between fork and exec, where only async-signal-safe
+    // calls are allowed: prctl(2), getppid(2) and reading errno are, and nothing here allocates.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The daemon died before the request took effect: nobody would ever send it.
+            if libc::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_cmd: &mut Command) {}
 
 /// Sends `sig` to the process group led by `pid` (the runner and anything it started).
 fn signal_group(pid: u32, sig: libc::c_int) {

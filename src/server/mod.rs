@@ -101,6 +101,7 @@ pub fn state(config: Config, shutdown: CancellationToken) -> AppState {
         search_path: config.search_path.clone(),
         load_timeout: config.load_timeout,
         threads: config.llama_threads,
+        records: Some(crate::runner::leftovers::dir(&config.home)),
     });
     let mut state = state_with(config, Arc::new(DispatchFactory { mlx, gguf }), shutdown);
     state.puller.runtime = Some(runtime);
@@ -154,6 +155,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if !listen.ip().is_loopback() {
         tracing::warn!("listening on {listen}, which is reachable from other machines");
     }
+    // Runners a killed daemon left behind still hold ports and memory: stop them first.
+    let home = config.home.clone();
+    tokio::task::spawn_blocking(move || {
+        crate::runner::leftovers::reap(&crate::runner::leftovers::dir(&home))
+    })
+    .await?;
     let shutdown = CancellationToken::new();
     let state = state(config, shutdown.clone());
     tracing::info!(

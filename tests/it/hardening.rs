@@ -1,9 +1,11 @@
 //! Hostile or careless input against the real daemon and llama-server: a huge prompt for a GGUF
-//! model stays within a bounded multiple of its size.
+//! model stays within a bounded multiple of its size, and a daemon killed with SIGKILL takes its
+//! llama-server with it (or the next daemon stops it).
 
 use crate::support::*;
 use serde_json::json;
 use std::path::Path;
+use std::time::Duration;
 
 fn tiny_gguf(fx: &Path, store: &Path) {
     ollama_model(
@@ -76,4 +78,89 @@ fn a_huge_gguf_prompt_costs_the_daemon_a_bounded_multiple_of_its_size() {
         // llama-server's replies.
         assert!(grew < 25 * SIZE as u64, "{report}");
     }
+}
+
+#[test]
+fn sigkill_of_the_daemon_takes_llama_server_with_it() {
+    let Some((mut s, _fx, _dir)) = server_with_store(tiny_gguf) else {
+        return;
+    };
+    let (st, body) = post_text(
+        &s,
+        "/api/generate",
+        json!({"model": "tiny-gguf", "prompt": "hi", "stream": false, "options": {"num_predict": 1}}),
+    );
+    assert_eq!(st, 200, "{body}");
+    let runners = s.runners();
+    assert_eq!(runners.len(), 1);
+    s.signal_and_wait(libc::SIGKILL, Duration::from_secs(10));
+    let gone = wait_gone(runners[0], Duration::from_secs(15));
+    if !gone {
+        // Do not leave it running past the test.
+        unsafe {
+            libc::kill(runners[0] as i32, libc::SIGKILL);
+        }
+    }
+    assert!(gone, "llama-server outlived the daemon");
+}
+
+/// The start time of a process (field 22 of its stat), as the daemon records runners.
+fn start_time(pid: u32) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = stat.rsplit_once(')').unwrap().1;
+    rest.split_whitespace().nth(19).unwrap().to_owned()
+}
+
+#[test]
+fn a_new_daemon_stops_runners_a_dead_one_left_behind() {
+    use std::os::unix::process::CommandExt;
+    let Some(python) = python() else { return };
+    let fx = fixtures(&python);
+    let home = tempfile::tempdir().unwrap();
+    // A "runner" whose daemon is gone (no process started at time 0), and one whose pid now
+    // belongs to another process (another start time): only the first may be stopped.
+    let spawn = || {
+        std::process::Command::new("sleep")
+            .arg("60")
+            .process_group(0)
+            .spawn()
+            .unwrap()
+    };
+    let (mut orphan, mut stranger) = (spawn(), spawn());
+    let runs = home.path().join("runs");
+    std::fs::create_dir_all(&runs).unwrap();
+    for (child, start) in [
+        (&orphan, start_time(orphan.id())),
+        (&stranger, "1".to_owned()),
+    ] {
+        let record = json!({"pid": child.id(), "start": start, "daemon_pid": std::process::id(),
+                            "daemon_start": "0", "label": "leftover"});
+        std::fs::write(
+            runs.join(format!("{}.json", child.id())),
+            record.to_string(),
+        )
+        .unwrap();
+    }
+    let _s = TestServer::start(Options {
+        hub: fx.join("hub"),
+        python,
+        env: vec![("OLLMLX_HOME".into(), home.path().display().to_string())],
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while orphan.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let orphan_gone = orphan.try_wait().unwrap().is_some();
+    let stranger_alive = stranger.try_wait().unwrap().is_none();
+    for c in [&mut orphan, &mut stranger] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    assert!(orphan_gone, "the leftover runner is stopped");
+    assert!(stranger_alive, "a recycled pid is never killed");
+    assert_eq!(
+        std::fs::read_dir(&runs).unwrap().count(),
+        0,
+        "records cleared"
+    );
 }

@@ -45,6 +45,9 @@ pub struct LlamaFactory {
     pub load_timeout: Option<Duration>,
     /// Threads when the request does not set `num_thread` (`OLLMLX_LLAMA_THREADS`).
     pub threads: Option<u64>,
+    /// Where running servers are recorded for a later daemon to stop should this one be killed
+    /// (`leftovers::dir` of the home); `None` records nothing.
+    pub records: Option<PathBuf>,
 }
 
 impl LlamaFactory {
@@ -142,7 +145,7 @@ impl RunnerFactory for LlamaFactory {
         cmd.env("LLAMA_MEDIA_MARKER", &media_marker);
         let label = spec.model.name.display_shortest();
         tracing::info!(model = %label, binary = %binary.display(), port, "starting llama-server");
-        let (process, stdout) = ChildProcess::spawn(cmd, &label)
+        let (process, stdout) = ChildProcess::spawn_recorded(cmd, &label, self.records.as_deref())
             .map_err(|e| RunnerError::Spawn(format!("cannot start {}: {e}", binary.display())))?;
         // llama-server logs on stderr; drain stdout so it can never block on a full pipe.
         tokio::spawn(async move {
