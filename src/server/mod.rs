@@ -92,6 +92,8 @@ pub fn state(config: Config, shutdown: CancellationToken) -> AppState {
         home: config.home.clone(),
         load_timeout: config.load_timeout,
         debug: config.debug_level > 0,
+        prefix_cache_bytes: config.prefix_cache_bytes,
+        kv_bits: config.kv_cache_type.mlx_bits(),
     });
     let gguf = Arc::new(LlamaFactory {
         binary: config.llama_server.clone(),
@@ -101,6 +103,7 @@ pub fn state(config: Config, shutdown: CancellationToken) -> AppState {
         search_path: config.search_path.clone(),
         load_timeout: config.load_timeout,
         threads: config.llama_threads,
+        cache_type: config.kv_cache_type.llama_arg(),
         records: Some(crate::runner::leftovers::dir(&config.home)),
     });
     let mut state = state_with(config, Arc::new(DispatchFactory { mlx, gguf }), shutdown);
@@ -120,6 +123,7 @@ pub fn state_with(
             default_keep_alive: config.keep_alive,
             max_loaded_models: config.max_loaded_models,
             num_parallel: config.num_parallel,
+            mlx_num_parallel: config.mlx_num_parallel,
             max_queue: config.max_queue,
         },
         factory,
@@ -169,6 +173,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         home = %state.config.home.display(),
         keep_alive = ?state.config.keep_alive,
         num_parallel = state.config.num_parallel,
+        mlx_num_parallel = state.config.mlx_num_parallel,
+        kv_cache_type = ?state.config.kv_cache_type,
         max_loaded_models = state.config.max_loaded_models,
         "server config"
     );

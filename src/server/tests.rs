@@ -44,7 +44,7 @@ fn harness_with(factory: FakeFactory, tweak: impl FnOnce(&mut Config)) -> Harnes
         keep_alive: "5m".into(),
         load_timeout: "5m".into(),
         mlx_backend: "auto".into(),
-        num_parallel: 1,
+        num_parallel: Some(1),
         max_queue: 512,
         hf_hub_cache: Some(hub),
         ollmlx_home: Some(dir.path().join("home")),

@@ -45,6 +45,9 @@ pub struct LlamaFactory {
     pub load_timeout: Option<Duration>,
     /// Threads when the request does not set `num_thread` (`OLLMLX_LLAMA_THREADS`).
     pub threads: Option<u64>,
+    /// `--cache-type-k/v` from `OLLAMA_KV_CACHE_TYPE` (`None`: f16). A quantized V cache needs
+    /// flash attention, so it is turned on with it.
+    pub cache_type: Option<&'static str>,
     /// Where running servers are recorded for a later daemon to stop should this one be killed
     /// (`leftovers::dir` of the home); `None` records nothing.
     pub records: Option<PathBuf>,
@@ -117,6 +120,16 @@ impl RunnerFactory for LlamaFactory {
             .arg("--embeddings");
         if !embedding_model {
             cmd.args(["--pooling", "mean"]);
+        }
+        if let Some(kind) = self.cache_type {
+            cmd.args([
+                "--cache-type-k",
+                kind,
+                "--cache-type-v",
+                kind,
+                "--flash-attn",
+                "on",
+            ]);
         }
         if let Some(t) = o.num_thread.or(self.threads) {
             cmd.args(["-t", &t.to_string()]);
