@@ -68,6 +68,9 @@ pub struct ServeArgs {
     /// MLX prefix-cache budget per model: bytes or `512MiB`, `4GB`...; `0` turns it off.
     #[arg(long, env = env::OLLMLX_PREFIX_CACHE)]
     pub prefix_cache: Option<String>,
+    /// Memory all loaded models may take together (default: physical memory less a tenth).
+    #[arg(long, env = env::OLLMLX_MAX_MEMORY)]
+    pub max_memory: Option<String>,
     /// Threads for llama-server when a request sets no `num_thread` (default: llama.cpp's choice).
     #[arg(long, env = env::OLLMLX_LLAMA_THREADS)]
     pub llama_threads: Option<u64>,
@@ -100,6 +103,8 @@ pub struct Config {
     pub kv_cache_type: KvCacheType,
     /// The MLX prefix-cache budget; `None`: the runner sizes it from memory.
     pub prefix_cache_bytes: Option<u64>,
+    /// What loaded models may take together; `None`: unknown (no memory accounting).
+    pub max_memory: Option<u64>,
     pub max_queue: usize,
     /// `num_ctx` when neither the request nor the model sets one.
     pub default_num_ctx: u64,
@@ -202,6 +207,14 @@ impl Config {
                 None | Some("") | Some("auto") => None,
                 Some(s) => Some(parse_size(s).map_err(|msg| ConfigError::Invalid {
                     var: env::OLLMLX_PREFIX_CACHE,
+                    msg,
+                })?),
+            },
+            max_memory: match a.max_memory.as_deref().map(str::trim) {
+                None | Some("") => crate::scheduler::memory::system_memory()
+                    .map(crate::scheduler::memory::default_limit),
+                Some(s) => Some(parse_size(s).map_err(|msg| ConfigError::Invalid {
+                    var: env::OLLMLX_MAX_MEMORY,
                     msg,
                 })?),
             },
@@ -505,6 +518,16 @@ mod tests {
         assert_eq!((set.num_parallel, set.mlx_num_parallel), (16, 16));
         assert_eq!(set.kv_cache_type, KvCacheType::Q8_0);
         assert_eq!(set.prefix_cache_bytes, Some(512 << 20));
+        assert!(c.max_memory.is_some_and(|m| m > 0), "read from the machine");
+        let capped = Config::resolve(
+            &ServeArgs {
+                max_memory: Some("3GiB".into()),
+                ..args.clone()
+            },
+            Some("/home/u".into()),
+        )
+        .unwrap();
+        assert_eq!(capped.max_memory, Some(3 << 30));
         for (bad_kv, bad_size) in [("q5_1", "lots"), ("fp8", "4XB")] {
             let r = Config::resolve(
                 &ServeArgs {

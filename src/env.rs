@@ -46,6 +46,9 @@ pub const OLLAMA_KV_CACHE_TYPE: &str = "OLLAMA_KV_CACHE_TYPE";
 /// The MLX runner's prefix-cache budget per loaded model (bytes, `4GiB`, `0` off; default: a
 /// quarter of the memory the weights leave, at most 8 GiB).
 pub const OLLMLX_PREFIX_CACHE: &str = "OLLMLX_PREFIX_CACHE";
+/// The memory loaded models may take together (bytes or `16GiB`; default: physical memory
+/// less a tenth, at least 1 GiB, for the system).
+pub const OLLMLX_MAX_MEMORY: &str = "OLLMLX_MAX_MEMORY";
 /// Where `llama-server` is looked for last.
 pub const PATH: &str = "PATH";
 /// The Hugging Face hub's address (default `https://huggingface.co`); tests point it at their own.

@@ -20,6 +20,8 @@ pub struct FakeRunner {
     pub died: Notify,
     pub requests: Mutex<Vec<CompletionRequest>>,
     pub info: RunnerInfo,
+    /// The prefix-cache budget it was started with, then as `shrink_cache` set it.
+    pub prefix_budget: Mutex<Option<u64>>,
 }
 
 impl FakeRunner {
@@ -136,6 +138,11 @@ impl Runner for FakeRunner {
         }
     }
 
+    async fn shrink_cache(&self, max_bytes: u64) -> Result<(), RunnerError> {
+        *self.prefix_budget.lock().unwrap() = Some(max_bytes);
+        Ok(())
+    }
+
     async fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
         self.died.notify_waiters();
@@ -191,6 +198,7 @@ impl RunnerFactory for FakeFactory {
             delay: self.chunk_delay,
             fail_after: self.fail_after,
             reject: self.reject.clone(),
+            prefix_budget: Mutex::new(spec.prefix_cache_bytes),
             ..FakeRunner::new(&words)
         });
         let r = if self.fixed_options {

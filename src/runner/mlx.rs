@@ -63,7 +63,7 @@ impl RunnerFactory for MlxFactory {
             .env("PYTHONUNBUFFERED", "1")
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .env("MLX_PTX_CACHE_DIR", self.home.join("cache").join("mlx-ptx"));
-        if let Some(bytes) = self.prefix_cache_bytes {
+        if let Some(bytes) = spec.prefix_cache_bytes.or(self.prefix_cache_bytes) {
             cmd.args(["--prefix-cache-bytes", &bytes.to_string()]);
         }
         tracing::info!(model = %label, python = %python.display(), "starting MLX runner");
@@ -276,6 +276,23 @@ impl Runner for MlxRunner {
             })?,
             prompt_tokens: v["prompt_eval_count"].as_u64().unwrap_or(0),
         })
+    }
+
+    async fn memory(&self) -> Option<u64> {
+        let status = self
+            .endpoint()
+            .get_json::<Status>("/v1/status")
+            .await
+            .ok()?;
+        Some(status.memory.active + status.memory.cache)
+    }
+
+    async fn shrink_cache(&self, max_bytes: u64) -> Result<(), RunnerError> {
+        let body = serde_json::json!({ "max_bytes": max_bytes });
+        self.endpoint()
+            .post_json::<_, serde_json::Value>("/v1/cache", &body)
+            .await
+            .map(|_| ())
     }
 
     fn info(&self) -> &RunnerInfo {

@@ -237,6 +237,15 @@ pub trait Runner: Send + Sync {
         })
     }
     fn info(&self) -> &RunnerInfo;
+    /// The memory the runner uses now, as it measures it (MLX: its allocator's active plus
+    /// cached bytes); `None` when it cannot say.
+    async fn memory(&self) -> Option<u64> {
+        None
+    }
+    /// Lowers the runner's prefix-cache budget, dropping least recently used entries.
+    async fn shrink_cache(&self, _max_bytes: u64) -> Result<(), RunnerError> {
+        Ok(())
+    }
     /// False once the process has exited.
     fn is_alive(&self) -> bool;
     /// Resolves when the process exits (for whatever reason).
@@ -251,6 +260,8 @@ pub struct LoadSpec {
     pub model: LocalModel,
     pub num_parallel: usize,
     pub options: LoadOptions,
+    /// The MLX prefix-cache budget the scheduler gives this runner; `None`: the factory's.
+    pub prefix_cache_bytes: Option<u64>,
 }
 
 /// Creates runners; the test seam of the scheduler.

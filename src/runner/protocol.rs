@@ -33,6 +33,17 @@ pub struct Status {
     pub context_length: Option<u64>,
     #[serde(default)]
     pub backend: String,
+    #[serde(default)]
+    pub memory: Memory,
+}
+
+/// `/v1/status` `memory` (bytes); only what the daemon reads.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Memory {
+    #[serde(default)]
+    pub active: u64,
+    #[serde(default)]
+    pub cache: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -2,6 +2,7 @@
 //! awaits a runner: loads, closes and timers run in their own tasks and report back by message,
 //! so the actor always answers promptly.
 
+use super::memory;
 use super::state::{self, Candidate};
 use super::{Grant, LoadedModel, SchedulerConfig, SchedulerError};
 use crate::api::KeepAlive;
@@ -20,6 +21,8 @@ pub enum Msg {
         model: Box<LocalModel>,
         keep_alive: Option<KeepAlive>,
         options: LoadOptions,
+        /// The load's estimate (weights + KV; 0 when memory is not accounted).
+        need: u64,
         reply: Reply,
     },
     Release {
@@ -66,13 +69,27 @@ struct Entry {
     expires_at: SystemTime,
     /// Unload as soon as the last request finishes.
     expiring: bool,
+    /// Memory counted for it: the load's estimate, and its prefix-cache budget (shrinkable).
+    need: u64,
+    prefix: u64,
 }
 
 struct Waiter {
     model: LocalModel,
     keep_alive: Option<KeepAlive>,
     options: LoadOptions,
+    need: u64,
     reply: Reply,
+}
+
+/// Whether a load fits in the memory budget.
+enum Room {
+    /// It fits, with this prefix-cache budget for an MLX runner.
+    Fits(Option<u64>),
+    /// Only once a busy runner goes idle and can be evicted.
+    Wait,
+    /// Not even alone.
+    Never,
 }
 
 struct Actor {
@@ -82,8 +99,10 @@ struct Actor {
     loaded: HashMap<PathBuf, Entry>,
     /// Requests waiting for a model that is not loaded, in arrival order.
     queue: VecDeque<Waiter>,
-    /// The load in progress and the requests waiting on it.
+    /// The load in progress, the requests waiting on it, and the memory it will take (its
+    /// estimate and prefix budget), counted while it loads.
     loading: Option<(PathBuf, Vec<Waiter>)>,
+    loading_need: (u64, u64),
     next_id: u64,
 }
 
@@ -100,6 +119,7 @@ pub async fn run(
         loaded: HashMap::new(),
         queue: VecDeque::new(),
         loading: None,
+        loading_need: (0, 0),
         next_id: 1,
     };
     while let Some(msg) = rx.recv().await {
@@ -108,11 +128,13 @@ pub async fn run(
                 model,
                 keep_alive,
                 options,
+                need,
                 reply,
             } => a.acquire(Waiter {
                 model: *model,
                 keep_alive,
                 options,
+                need,
                 reply,
             }),
             Msg::Release { key, id } => a.release(key, id),
@@ -276,6 +298,92 @@ impl Actor {
         self.start_next_load();
     }
 
+    /// Memory counted for the loaded runners and the load under way.
+    fn used(&self) -> u64 {
+        let loading = self
+            .loading
+            .as_ref()
+            .map_or(0, |_| self.loading_need.0 + self.loading_need.1);
+        self.loaded.values().map(|e| e.need + e.prefix).sum::<u64>() + loading
+    }
+
+    /// Makes memory for `w`'s load, in this order: shrink the MLX prefix caches of loaded
+    /// runners (the cheapest memory to give back), then evict idle runners (shortest keep-alive
+    /// first, as for the count limit), else wait for one to go idle. An MLX load gets the
+    /// default prefix budget, or what is left of the memory if that is less.
+    fn make_room(&mut self, w: &Waiter) -> Room {
+        let Some(limit) = self.config.memory_limit else {
+            return Room::Fits(None);
+        };
+        if w.need > limit {
+            return Room::Never;
+        }
+        while self.used() + w.need > limit {
+            let mut over = self.used() + w.need - limit;
+            for e in self.loaded.values_mut().filter(|e| e.prefix > 0) {
+                let take = e.prefix.min(over);
+                e.prefix -= take;
+                over -= take;
+                let (runner, budget) = (e.runner.clone(), e.prefix);
+                tracing::info!(model = %e.model.name, budget, "shrinking the prefix cache to make room");
+                tokio::spawn(async move {
+                    if let Err(err) = runner.shrink_cache(budget).await {
+                        tracing::warn!(error = %err, "could not shrink a prefix cache");
+                    }
+                });
+                if over == 0 {
+                    break;
+                }
+            }
+            if over == 0 {
+                break;
+            }
+            let candidates: Vec<Candidate> = self
+                .loaded
+                .iter()
+                .map(|(k, e)| Candidate {
+                    key: k.clone(),
+                    refs: e.refs,
+                    keep_alive: e.keep_alive,
+                })
+                .collect();
+            match state::pick_victim(&candidates) {
+                Some(victim) => {
+                    tracing::info!(model = %self.loaded[&victim].model.name, "unloading to make room in memory");
+                    self.unload(&victim);
+                }
+                None => return Room::Wait,
+            }
+        }
+        if !matches!(w.model.format, crate::store::format::Format::Mlx(_)) {
+            return Room::Fits(None);
+        }
+        let left = limit.saturating_sub(self.used() + w.need);
+        let wanted = self
+            .config
+            .prefix_cache_bytes
+            .unwrap_or_else(|| memory::default_prefix(limit, w.model.size));
+        Room::Fits(Some(wanted.min(left)))
+    }
+
+    /// Fails `w` and every queued request for the same model: it cannot fit in memory.
+    fn refuse(&mut self, w: Waiter) {
+        let limit = self.config.memory_limit.unwrap_or(0);
+        let err = SchedulerError::Memory {
+            need: w.need,
+            available: limit,
+        };
+        tracing::warn!(model = %w.model.name, error = %err, "refusing a load");
+        let key = w.model.key();
+        let (same, rest): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.queue)
+            .into_iter()
+            .partition(|o| o.model.key() == key);
+        self.queue = rest.into();
+        for o in std::iter::once(w).chain(same) {
+            let _ = o.reply.send(Err(err.clone()));
+        }
+    }
+
     /// Removes a runner and stops its process in the background.
     fn unload(&mut self, key: &PathBuf) {
         if let Some(e) = self.loaded.remove(key) {
@@ -330,15 +438,28 @@ impl Actor {
                     }
                 }
             }
+            let prefix = match self.make_room(&w) {
+                Room::Fits(prefix) => prefix,
+                Room::Wait => {
+                    self.queue.push_front(w);
+                    return;
+                }
+                Room::Never => {
+                    self.refuse(w);
+                    continue;
+                }
+            };
             // Everyone queued for the same model rides on this load.
             let (same, rest): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.queue)
                 .into_iter()
                 .partition(|o| o.model.key() == key && o.options == w.options);
             self.queue = rest.into();
+            self.loading_need = (w.need, prefix.unwrap_or(0));
             let spec = LoadSpec {
                 model: w.model.clone(),
                 num_parallel: self.config.parallel_for(&w.model),
                 options: w.options.clone(),
+                prefix_cache_bytes: prefix,
             };
             let mut waiters = vec![w];
             waiters.extend(same);
@@ -389,6 +510,8 @@ impl Actor {
                         timer_generation: 0,
                         expires_at: SystemTime::now(),
                         expiring: false,
+                        need: self.loading_need.0,
+                        prefix: self.loading_need.1,
                     },
                 );
                 for w in waiters {
@@ -422,6 +545,8 @@ impl Actor {
                 let info = e.runner.info();
                 LoadedModel {
                     model: e.model.clone(),
+                    estimate: e.need + e.prefix,
+                    runner: e.runner.clone(),
                     expires_at,
                     context_length: info.context_length,
                     backend: info.backend.clone(),

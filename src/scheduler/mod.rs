@@ -1,7 +1,8 @@
 //! The scheduler: one runner per model, reused; `OLLAMA_NUM_PARALLEL` requests at a time per
 //! runner; one load at a time; a bounded queue of requests waiting for loads; keep-alive timers
-//! that start when a model goes idle; eviction of idle runners when too many are loaded; and
-//! replacement of runners that died.
+//! that start when a model goes idle; eviction of idle runners when too many are loaded or when
+//! a load would not fit in memory (after shrinking MLX prefix caches); and replacement of
+//! runners that died.
 //!
 //! All of that state has one owner, the actor task in `actor.rs`. [`SchedulerHandle`] is a cheap
 //! clone that sends it messages. A [`Lease`] is what a request holds while it uses a runner: it
@@ -9,11 +10,13 @@
 //! tells the actor the runner is free, which starts the keep-alive timer.
 
 mod actor;
+pub mod memory;
 pub mod state;
 
 use crate::api::KeepAlive;
 use crate::runner::{LoadOptions, Runner, RunnerError, RunnerFactory};
 use crate::store::LocalModel;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -29,6 +32,9 @@ pub enum SchedulerError {
     Runner(#[from] RunnerError),
     #[error("server is shutting down")]
     ShuttingDown,
+    /// Ollama's text when a model cannot fit even with every other model unloaded.
+    #[error("model requires more system memory ({}) than is available ({})", memory::gib(*.need), memory::gib(*.available))]
+    Memory { need: u64, available: u64 },
 }
 
 /// Settings the scheduler needs (from `Config`).
@@ -41,6 +47,12 @@ pub struct SchedulerConfig {
     /// Slots of an MLX model (its runner batches them).
     pub mlx_num_parallel: usize,
     pub max_queue: usize,
+    /// The memory loaded models may take together; `None`: no memory accounting (only
+    /// `max_loaded_models`).
+    pub memory_limit: Option<u64>,
+    pub kv_cache_type: crate::config::KvCacheType,
+    /// `OLLMLX_PREFIX_CACHE`; `None`: the default share of the memory left.
+    pub prefix_cache_bytes: Option<u64>,
 }
 
 impl SchedulerConfig {
@@ -54,9 +66,13 @@ impl SchedulerConfig {
 }
 
 /// A loaded model, as `/api/ps` shows it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LoadedModel {
     pub model: LocalModel,
+    /// What the scheduler counts for it: the estimate of weights, KV and prefix cache.
+    pub estimate: u64,
+    /// To ask for measured memory.
+    pub runner: Arc<dyn crate::runner::Runner>,
     pub expires_at: SystemTime,
     pub context_length: Option<u64>,
     pub backend: String,
@@ -66,14 +82,23 @@ pub struct LoadedModel {
 #[derive(Clone)]
 pub struct SchedulerHandle {
     tx: mpsc::UnboundedSender<Msg>,
+    config: Arc<SchedulerConfig>,
+    /// Load estimates by (model, digest, num_ctx): reading them touches the model's files, so
+    /// each is read once, not on every request.
+    estimates: Arc<std::sync::Mutex<HashMap<(PathBuf, String, u64), u64>>>,
 }
 
 impl SchedulerHandle {
     /// Starts the actor.
     pub fn start(config: SchedulerConfig, factory: Arc<dyn RunnerFactory>) -> SchedulerHandle {
         let (tx, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(config.clone());
         tokio::spawn(actor::run(config, factory, rx, tx.clone()));
-        SchedulerHandle { tx }
+        SchedulerHandle {
+            tx,
+            config: shared,
+            estimates: Default::default(),
+        }
     }
 
     /// Gets a runner for `model`, loading it if needed, and waits for a free parallel slot.
@@ -85,11 +110,13 @@ impl SchedulerHandle {
         options: LoadOptions,
     ) -> Result<Lease, SchedulerError> {
         let started = Instant::now();
+        let need = self.need(&model, &options).await;
         let (reply, rx) = oneshot::channel();
         self.send(Msg::Acquire {
             model: Box::new(model),
             keep_alive,
             options,
+            need,
             reply,
         })?;
         let grant = rx.await.map_err(|_| SchedulerError::ShuttingDown)??;
@@ -111,6 +138,32 @@ impl SchedulerHandle {
         lease.permit = Some(permit);
         lease.load_duration = started.elapsed();
         Ok(lease)
+    }
+
+    /// The estimate of loading `model` (read from its files off the async threads); 0 when
+    /// memory is not accounted.
+    async fn need(&self, model: &LocalModel, options: &LoadOptions) -> u64 {
+        if self.config.memory_limit.is_none() {
+            return 0;
+        }
+        let num_ctx = if options.num_ctx > 0 {
+            options.num_ctx
+        } else {
+            4096
+        };
+        let key = (model.key(), model.digest.clone(), num_ctx);
+        if let Some(n) = self.estimates.lock().unwrap().get(&key) {
+            return *n;
+        }
+        let (model, config) = (model.clone(), self.config.clone());
+        let need = tokio::task::spawn_blocking(move || {
+            let parallel = config.parallel_for(&model);
+            memory::estimate(&model, parallel, num_ctx, config.kv_cache_type)
+        })
+        .await
+        .unwrap_or(0);
+        self.estimates.lock().unwrap().insert(key, need);
+        need
     }
 
     /// Marks a model to unload as soon as it is idle (`keep_alive: 0` with no prompt). Returns

@@ -41,6 +41,9 @@ fn config() -> SchedulerConfig {
         num_parallel: 1,
         mlx_num_parallel: 1,
         max_queue: 4,
+        memory_limit: None,
+        kv_cache_type: Default::default(),
+        prefix_cache_bytes: None,
     }
 }
 
@@ -149,6 +152,127 @@ async fn mlx_and_gguf_models_get_their_own_slot_counts() {
     );
     assert!(second.await.is_err(), "a GGUF model keeps one slot");
     drop((mlx, one));
+}
+
+fn sized(name: &str, bytes: u64) -> LocalModel {
+    LocalModel {
+        size: bytes,
+        ..model(name)
+    }
+}
+
+fn with_memory(limit: u64) -> SchedulerConfig {
+    SchedulerConfig {
+        memory_limit: Some(limit),
+        prefix_cache_bytes: Some(0),
+        max_loaded_models: 10,
+        ..config()
+    }
+}
+
+#[tokio::test]
+async fn a_model_larger_than_the_memory_budget_is_refused_in_ollamas_words() {
+    let f = Arc::new(FakeFactory::new(&["a"]));
+    let s = start(&f, with_memory(3 << 30));
+    let err = s
+        .acquire(sized("big", 4 << 30), None, LoadOptions::default())
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(
+        err.to_string(),
+        "model requires more system memory (4.0 GiB) than is available (3.0 GiB)"
+    );
+    assert_eq!(f.starts.load(Ordering::SeqCst), 0, "nothing was started");
+    // A model that fits still loads.
+    s.acquire(sized("small", 1 << 30), None, LoadOptions::default())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_load_that_does_not_fit_evicts_an_idle_runner_first() {
+    let f = Arc::new(FakeFactory::new(&["a"]));
+    let s = start(&f, with_memory(3 << 30));
+    drop(
+        s.acquire(sized("a", 2 << 30), None, LoadOptions::default())
+            .await
+            .unwrap(),
+    );
+    let first = f.last();
+    // Two 2 GiB models do not fit in 3 GiB: the idle one goes.
+    let _b = s
+        .acquire(sized("b", 2 << 30), None, LoadOptions::default())
+        .await
+        .unwrap();
+    assert!(first.closed.load(Ordering::SeqCst));
+    let names: Vec<String> = s
+        .ps()
+        .await
+        .iter()
+        .map(|m| m.model.name.to_string())
+        .collect();
+    assert_eq!(names.len(), 1);
+    assert!(names[0].contains("/b"), "{names:?}");
+    assert_eq!(s.ps().await[0].estimate, 2 << 30);
+}
+
+#[tokio::test]
+async fn a_load_that_does_not_fit_waits_for_a_busy_runner() {
+    let f = Arc::new(FakeFactory::new(&["a"]));
+    let s = start(&f, with_memory(3 << 30));
+    let busy = s
+        .acquire(sized("a", 2 << 30), None, LoadOptions::default())
+        .await
+        .unwrap();
+    let s2 = s.clone();
+    let second = tokio::spawn(async move {
+        s2.acquire(sized("b", 2 << 30), None, LoadOptions::default())
+            .await
+            .map(|_| ())
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(!second.is_finished(), "a busy runner is never evicted");
+    assert_eq!(f.starts.load(Ordering::SeqCst), 1);
+    drop(busy);
+    tokio::time::timeout(Duration::from_secs(2), second)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(f.starts.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn prefix_caches_shrink_before_any_runner_is_evicted() {
+    let f = Arc::new(FakeFactory::new(&["a"]));
+    let s = start(
+        &f,
+        SchedulerConfig {
+            prefix_cache_bytes: None, // the default share of what is left
+            ..with_memory(8 << 30)
+        },
+    );
+    let _a = s
+        .acquire(sized("a", 2 << 30), None, LoadOptions::default())
+        .await
+        .unwrap();
+    let a = f.last();
+    // A quarter of what the 2 GiB of weights leave of 8 GiB.
+    assert_eq!(*a.prefix_budget.lock().unwrap(), Some(3 << 29));
+    assert_eq!(s.ps().await[0].estimate, (2 << 30) + (3 << 29));
+    // 5.5 GiB more: 2 + 1.5 + 5.5 > 8, so 1 GiB of a's prefix cache is given back, nothing is
+    // evicted, and the new runner gets what is left for its own cache (nothing).
+    let _b = s
+        .acquire(sized("b", 11 << 29), None, LoadOptions::default())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await; // the shrink request is sent async
+    assert_eq!(*a.prefix_budget.lock().unwrap(), Some(1 << 29));
+    assert!(!a.closed.load(Ordering::SeqCst));
+    assert_eq!(*f.last().prefix_budget.lock().unwrap(), Some(0));
+    let total: u64 = s.ps().await.iter().map(|m| m.estimate).sum();
+    assert_eq!(total, 8 << 30);
 }
 
 #[tokio::test]

@@ -45,6 +45,10 @@ impl ServerError {
             ServerError::Scheduler(SchedulerError::QueueFull | SchedulerError::ShuttingDown) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            // Ollama answers a model that cannot fit with a 500.
+            ServerError::Scheduler(SchedulerError::Memory { .. }) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             ServerError::Scheduler(SchedulerError::Runner(e)) | ServerError::Runner(e) => {
                 runner_status(e)
             }

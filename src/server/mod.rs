@@ -125,6 +125,9 @@ pub fn state_with(
             num_parallel: config.num_parallel,
             mlx_num_parallel: config.mlx_num_parallel,
             max_queue: config.max_queue,
+            memory_limit: config.max_memory,
+            kv_cache_type: config.kv_cache_type,
+            prefix_cache_bytes: config.prefix_cache_bytes,
         },
         factory,
     );
@@ -176,6 +179,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         mlx_num_parallel = state.config.mlx_num_parallel,
         kv_cache_type = ?state.config.kv_cache_type,
         max_loaded_models = state.config.max_loaded_models,
+        max_memory = ?state.config.max_memory,
         "server config"
     );
     tracing::info!(

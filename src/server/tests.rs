@@ -822,3 +822,26 @@ fn last_messages(h: &Harness) -> Vec<crate::api::Message> {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_model_that_cannot_fit_in_memory_is_a_500_in_ollamas_words() {
+    let h = harness_with(FakeFactory::new(&["Hello"]), |c| c.max_memory = Some(16));
+    let r = call(
+        &h.app,
+        "POST",
+        "/api/generate",
+        Some(json!({"model": MODEL, "prompt": "hi", "stream": false})),
+    )
+    .await;
+    assert_eq!(r.status(), 500);
+    let err = json_of(r).await["error"].as_str().unwrap().to_owned();
+    assert!(
+        err.starts_with("model requires more system memory (")
+            && err.ends_with(") than is available (0.0 GiB)"),
+        "{err}"
+    );
+    assert_eq!(
+        h.factory.starts.load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
+}

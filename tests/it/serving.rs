@@ -214,4 +214,17 @@ fn tags_show_and_ps_describe_real_models() {
     assert_eq!(m["name"], "ollmlx-test/tiny-llama:latest");
     assert_eq!(m["size_vram"], 0, "the CPU backend keeps nothing in VRAM");
     assert_eq!(m["context_length"], 2048);
+    // The size is what the runner measures (its allocator's bytes), not the files' size.
+    let tags = s.get("/api/tags");
+    let on_disk = tags["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "ollmlx-test/tiny-llama:latest")
+        .unwrap()["size"]
+        .as_u64()
+        .unwrap();
+    let size = m["size"].as_u64().unwrap();
+    assert_ne!(size, on_disk);
+    assert!(size >= 2_099_456, "at least the f16 weights: {size}");
 }

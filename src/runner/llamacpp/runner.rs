@@ -378,6 +378,14 @@ impl Runner for LlamaRunner {
         &self.info
     }
 
+    /// The server's resident memory (Linux `/proc`; weights are mapped, so only the pages
+    /// read count, as for Ollama's own accounting on the CPU).
+    async fn memory(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.info.pid?)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
+    }
+
     fn is_alive(&self) -> bool {
         self.process.is_alive()
     }
