@@ -97,8 +97,10 @@ class _Sequence:
     count: int = 0  # generated tokens, including an EOS that ended the sequence
     generated: list[int] = field(default_factory=list)
     logprobs: LogprobTrail | None = None  # only when the request asked for logprobs
+    yielded: list[int] = field(default_factory=list)  # every token the lane gave, EOS too
     uid: int | None = None  # batch lane row
     gen: Iterator | None = None  # solo lane generator
+    cache: list[Any] | None = None  # solo lane, text models: the sequence's KV cache
     error: str | None = None  # set when one of its logits processors failed
 
 
@@ -344,13 +346,14 @@ class Engine:
             log.warning("KV cache quantization is off for this model", reason="a vision model")
         if self.processor is None and self.kv_bits is None and lanes.batchable(self.model):
             self._batch = self._new_batch_lane()
+        else:
+            self.lane_kind = "solo"
+            self._solo = SoloLane(self.model, self.processor is not None, self.kv_bits, group)
+        if self.processor is None:  # vision prompts bypass the prefix cache
             budget = self._prefix_bytes
             if budget is None:
                 budget = facts.default_prefix_budget(self.memory_limit, self.weights_bytes)
             self.prefix.set_budget(budget)
-        else:
-            self.lane_kind = "solo"
-            self._solo = SoloLane(self.model, self.processor is not None, self.kv_bits, group)
 
     def _new_batch_lane(self) -> BatchLane:
         return BatchLane(self.model, self.parallel, self.eos_ids, make_sampler(temp=0.0))
@@ -412,6 +415,7 @@ class Engine:
                 self._on_token(t.seq, t.token, t.logprobs, ended=t.ended, kept=t.kept)
             self.kv_live_bytes = self._batch.live_nbytes()
         if self._solo is not None and len(self._solo):
+            self.kv_live_bytes = self._solo.live_nbytes()
             for seq, got in self._solo.step():
                 if isinstance(got, tuple):
                     self._on_token(seq, *got)
@@ -536,14 +540,14 @@ class Engine:
         sampler = sampler_for(opts, self.vocab_size)
         processors = self._processors(job)
         guarded = [_Guarded(seq, processors)] if processors else []
+        hit = self.prefix.fetch(job.prompt) if use_prefix and self.processor is None else None
+        cached = Kept(hit.cache, job.prompt[: hit.tokens]) if hit else None
+        seq.cached = hit.tokens if hit else 0
         if self._batch is not None:
-            hit = self.prefix.fetch(job.prompt) if use_prefix else None
-            cached = Kept(hit.cache, job.prompt[: hit.tokens]) if hit else None
-            seq.cached = hit.tokens if hit else 0
             self._batch.add(seq, job.prompt, cached, limit, sampler, guarded)
         else:
             assert self._solo is not None
-            self._solo.add(seq, job.prompt, limit, sampler, guarded, job.vision)
+            self._solo.add(seq, job.prompt, cached, limit, sampler, guarded, job.vision)
         self._active.append(seq)
         if seq.cached:
             log.debug("prefix cache hit", id=job.req.id, cached=seq.cached, prompt=len(job.prompt))
@@ -581,6 +585,7 @@ class Engine:
         seq.first_ns = seq.first_ns or now
         seq.last_ns = now
         seq.count += 1
+        seq.yielded.append(token)
         if token in self.eos_ids:
             self._finish(seq, "stop", kept=kept)
             return
@@ -675,6 +680,8 @@ class Engine:
             kept = self._batch.remove(seq) or kept
         elif self._solo is not None:
             self._solo.remove(seq)
+            if seq.cache is not None:  # it holds the prompt and every token fed since
+                kept = Kept(seq.cache, seq.job.prompt + seq.yielded)
         if keep_cache and kept is not None and len(kept.tokens) > seq.cached:
             self.prefix.insert(kept.tokens, kept.cache)
 

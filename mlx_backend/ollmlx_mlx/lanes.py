@@ -160,11 +160,15 @@ class SoloLane:
         self,
         seq: Any,
         prompt: list[int],
+        cached: Kept | None,
         limit: int,
         sampler: Callable,
         processors: list[Callable],
         vision: vlm.VisionInputs,
     ) -> None:
+        """Start ``seq``. For text models ``cached`` (a prefix-cache hit) covers
+        ``prompt[:len(cached.tokens)]``; the sequence's cache is kept on ``seq.cache`` so the
+        engine can store it when the sequence ends."""
         if self._vision:
             # mlx-vlm has no prefill progress callback: a cancel lands after the prefill.
             seq.gen = vlm.generate_step(
@@ -177,9 +181,18 @@ class SoloLane:
                 prefill_step_size=PREFILL_STEP_SIZE,
             )
         else:
+            from mlx_lm.models.cache import make_prompt_cache
+
+            n = len(cached.tokens) if cached else 0
+            seq.cache = cached.cache if cached else make_prompt_cache(self._model)
+            if n and processors:
+                # generate_step shows processors only the uncached tokens: give them the whole
+                # context, as without a hit.
+                processors = [vlm.FullHistory(prompt, processors)]
             seq.gen = generate_step(
-                mx.array(prompt),
+                mx.array(prompt[n:]),
                 self._model,
+                prompt_cache=seq.cache,
                 max_tokens=limit,
                 sampler=sampler,
                 logits_processors=processors,
@@ -211,6 +224,11 @@ class SoloLane:
         if seq in self._seqs:
             self._seqs.remove(seq)
             seq.gen.close()  # stops mlx_lm's pipelined next step cleanly
+
+    def live_nbytes(self) -> int:
+        return sum(
+            sum(int(c.nbytes) for c in seq.cache) for seq in self._seqs if seq.cache is not None
+        )
 
 
 def _cancel_check(seq: Any) -> Callable[[int, int], None]:

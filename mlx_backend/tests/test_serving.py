@@ -204,6 +204,21 @@ def test_kv_bits_quantizes_long_sequences_in_the_solo_lane(models: Path) -> None
         )
         assert done_of(events)["done_reason"] == "length"
         assert done_of(events)["eval_count"] == 8
+        # The solo lane has the prefix cache too: the quantized cache is reused, same tokens.
+        again = r.complete(
+            {
+                "prompt": "words " * 5200,
+                "options": {"temperature": 0, "num_predict": 8, "num_ctx": 8192},
+            }
+        )
+        assert done_of(again)["cached_tokens"] == events[0]["prompt_tokens"] - 1
+        assert text_of(again) == text_of(events)
+        assert r.status()["prefix_cache"]["bytes"] > 0
+        # A short prompt (never quantized) with penalties: hit or not, the same tokens.
+        body = chat("Penalties see the whole context", num_predict=12, repeat_penalty=1.5)
+        first, second = r.complete(body), r.complete(body)
+        assert done_of(second)["cached_tokens"] > 0
+        assert text_of(first) == text_of(second)
     finally:
         gen.close()
 
