@@ -16,6 +16,15 @@ LLAMA_CPP_COMMIT=0c1e570
 cache_root=${OLLMLX_LLAMA_CACHE:-$HOME/.cache/ollmlx/llama-server}
 # GGML_NATIVE tunes for this CPU: key the cache by the CPU's flags as well as the version.
 cpu_key=$( (grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || sysctl -n machdep.cpu.features 2>/dev/null || uname -m) | sha256sum | cut -c1-12)
+# ggml's AMX kernels (chosen by -march=native on Xeons with AMX, e.g. Sapphire Rapids) crash
+# llama-server with a segfault on small quantized models (tiny-llama-q8_0.gguf, measured): build
+# without AMX there. The AVX-512 kernels serve those CPUs instead.
+extra_flags=()
+if grep -qw amx_int8 /proc/cpuinfo 2>/dev/null; then
+  extra_flags=("-DCMAKE_C_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+               "-DCMAKE_CXX_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16")
+  cpu_key="$cpu_key-noamx"
+fi
 dest="$cache_root/$SDIST_VERSION-$(uname -s)-$(uname -m)-$cpu_key"
 bin="$dest/bin/llama-server"
 if [[ -x "$bin" ]]; then
@@ -44,7 +53,7 @@ echo "build-llama-server: building llama-server (llama.cpp $LLAMA_CPP_COMMIT); t
 cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
   -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
   -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF \
-  -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=ON >&2
+  -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=ON ${extra_flags[@]+"${extra_flags[@]}"} >&2
 cmake --build "$work/build" --config Release -j "$(nproc 2>/dev/null || echo 2)" --target llama-server >&2
 
 # Install atomically: a half-copied binary must never look like a cached build.
