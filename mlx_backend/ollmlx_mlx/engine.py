@@ -340,23 +340,34 @@ class Engine:
             found = lanes.kv_group_size(self.model)
             if isinstance(found, int):
                 self.kv_bits, group = self._kv_bits_asked, found
+                if facts.backend() == "cpu":
+                    log.warning(
+                        "KV cache quantization on the MLX CPU backend: past 5000 tokens "
+                        "attention runs about 10x slower (bench/kvcache.py); it pays on Metal"
+                    )
             else:
                 log.warning("KV cache quantization is off for this model", reason=found)
         elif self._kv_bits_asked:
             log.warning("KV cache quantization is off for this model", reason="a vision model")
-        if self.processor is None and self.kv_bits is None and lanes.batchable(self.model):
-            self._batch = self._new_batch_lane()
-        else:
-            self.lane_kind = "solo"
-            self._solo = SoloLane(self.model, self.processor is not None, self.kv_bits, group)
         if self.processor is None:  # vision prompts bypass the prefix cache
             budget = self._prefix_bytes
             if budget is None:
                 budget = facts.default_prefix_budget(self.memory_limit, self.weights_bytes)
             self.prefix.set_budget(budget)
+        if self.processor is None and self.kv_bits is None and lanes.batchable(self.model):
+            self._batch = self._new_batch_lane()
+        else:
+            self.lane_kind = "solo"
+            self._solo = SoloLane(self.model, self.processor is not None, self.kv_bits, group)
 
     def _new_batch_lane(self) -> BatchLane:
-        return BatchLane(self.model, self.parallel, self.eos_ids, make_sampler(temp=0.0))
+        return BatchLane(
+            self.model,
+            self.parallel,
+            self.eos_ids,
+            make_sampler(temp=0.0),
+            checkpoints=self.prefix.budget > 0 and lanes.untrimmable(self.model),
+        )
 
     def _warmup(self) -> None:
         """One tiny generation through the model's own lane, so the first request does not pay
@@ -407,10 +418,12 @@ class Engine:
         of every solo sequence."""
         if self._batch is not None and len(self._batch):
             try:
-                tokens = self._batch.step()
+                tokens, checkpoints = self._batch.step()
             except Exception as exc:  # noqa: BLE001 - the batch state is unknown: start over
                 self._fail_batch(exc)
                 return
+            for c in checkpoints:
+                self.prefix.insert(c.kept.tokens, c.kept.cache)
             for t in tokens:
                 self._on_token(t.seq, t.token, t.logprobs, ended=t.ended, kept=t.kept)
             self.kv_live_bytes = self._batch.live_nbytes()

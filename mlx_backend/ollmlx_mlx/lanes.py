@@ -49,6 +49,15 @@ class Kept:
 
 
 @dataclass
+class Checkpoint:
+    """A sequence's cache at the end of its prompt less the last token (for models whose
+    caches cannot be trimmed, the one state that the next turn of a chat can extend)."""
+
+    seq: Any
+    kept: Kept
+
+
+@dataclass
 class Token:
     """One generated token of one sequence. ``ended``: the lane already retired the sequence
     (EOS or its token limit), and ``kept`` is its cache."""
@@ -61,7 +70,18 @@ class Token:
 
 
 class BatchLane:
-    def __init__(self, model: Any, parallel: int, eos_ids: set[int], fallback: Callable):
+    def __init__(
+        self,
+        model: Any,
+        parallel: int,
+        eos_ids: set[int],
+        fallback: Callable,
+        checkpoints: bool = False,
+    ):
+        # Models whose caches cannot (always) be trimmed get a checkpoint at the end of each
+        # prompt: a later prompt that shares the prompt but renders the reply differently
+        # (templates strip reasoning, re-tokenize) still reuses it.
+        self.checkpoints = checkpoints
         self.bg = BatchGenerator(
             model,
             sampler=fallback,
@@ -106,10 +126,17 @@ class BatchLane:
         )
         self._rows[seq.uid] = seq
 
-    def step(self) -> list[Token]:
+    def step(self) -> tuple[list[Token], list[Checkpoint]]:
         """One ``next()``: a decode step for every decoding row and one prefill chunk."""
         self.bg.prefill_step_size = PREFILL_STEP_SIZE_BUSY if self._decoding else PREFILL_STEP_SIZE
-        _, responses = self.bg.next()
+        prompts, responses = self.bg.next()
+        checkpoints = []
+        if self.checkpoints:
+            # mlx_lm feeds a prompt's last token as its own segment: the end of the first
+            # segment is the prompt less that token, already in the cache when next() returns.
+            ends = [p.uid for p in prompts if p.end_of_segment and not p.end_of_prompt]
+            for uid, (cache, tokens) in self.bg.extract_cache(ends).items():
+                checkpoints.append(Checkpoint(self._rows[uid], Kept(cache, list(tokens))))
         if responses:
             self.steps += 1
             self.tokens += len(responses)
@@ -123,7 +150,7 @@ class BatchLane:
                 token.ended = True
                 token.kept = Kept(r.prompt_cache, list(r.all_tokens))
             out.append(token)
-        return out
+        return out, checkpoints
 
     def remove(self, seq: Any) -> Kept | None:
         """Take ``seq`` out of the batch at once (any stage), keeping the work it has done."""
@@ -237,6 +264,21 @@ def _cancel_check(seq: Any) -> Callable[[int, int], None]:
             raise Cancelled
 
     return check
+
+
+def untrimmable(model: Any) -> bool:
+    """Some cache layer cannot always be trimmed (a sliding window once it wraps, recurrent
+    state): prefix reuse is then exact-prefix only."""
+    from mlx_lm.models.cache import RotatingKVCache, make_prompt_cache
+
+    def layers(cache: list[Any]) -> Iterator[Any]:
+        for c in cache:
+            yield from layers(c.caches) if hasattr(c, "caches") else (c,)
+
+    return any(
+        isinstance(c, RotatingKVCache) or not c.is_trimmable()
+        for c in layers(make_prompt_cache(model))
+    )
 
 
 def batchable(model: Any) -> bool:

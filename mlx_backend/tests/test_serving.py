@@ -248,10 +248,15 @@ def test_untrimmable_caches_reuse_only_exact_prefixes_and_never_change_output(
     cached, plain = next(cached_gen), next(plain_gen)
     try:
         assert cached.status()["engine"]["lane"] == "batch"
+        previous_prompt = 0
         for turn in range(1, 4):
             msgs = conversation(turn)
             a, b = complete(cached, msgs, num_predict=10), complete(plain, msgs, num_predict=10)
             assert text_of(a) == text_of(b), turn
+            # The previous turn's prompt was checkpointed (less its last token) and this
+            # prompt extends it: reused even though the wrapped window cannot be trimmed.
+            assert done_of(a)["cached_tokens"] >= previous_prompt - 1, (turn, done_of(a))
+            previous_prompt = a[0]["prompt_tokens"]
         # A repeat whose stored entry extends past the prompt cannot be trimmed back: a miss,
         # not a wrong answer.
         again = complete(cached, conversation(3), num_predict=10)
