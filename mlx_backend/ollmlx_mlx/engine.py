@@ -406,11 +406,12 @@ class Engine:
                 self._drop_cancelled_waiting()
                 for seq in [s for s in self._active if s.job.cancelled]:
                     self._finish(seq, "cancel")
+                busy = bool(self._active or self._waiting)
                 self._promote()
                 self._advance()
-                if not self._active and not self._waiting:
+                if busy and not self._active and not self._waiting:
                     self.kv_live_bytes = 0
-                    mx.clear_cache()  # give the pool back between bursts
+                    mx.clear_cache()  # the burst is over: give the pool back
         self._cancel_all()
 
     def _advance(self) -> None:
