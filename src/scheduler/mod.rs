@@ -79,13 +79,16 @@ pub struct LoadedModel {
     pub pid: Option<u32>,
 }
 
+/// A model's key, its digest and the `num_ctx` of the load.
+type EstimateKey = (PathBuf, String, u64);
+
 #[derive(Clone)]
 pub struct SchedulerHandle {
     tx: mpsc::UnboundedSender<Msg>,
     config: Arc<SchedulerConfig>,
     /// Load estimates by (model, digest, num_ctx): reading them touches the model's files, so
     /// each is read once, not on every request.
-    estimates: Arc<std::sync::Mutex<HashMap<(PathBuf, String, u64), u64>>>,
+    estimates: Arc<std::sync::Mutex<HashMap<EstimateKey, u64>>>,
 }
 
 impl SchedulerHandle {
