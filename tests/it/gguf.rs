@@ -598,3 +598,51 @@ fn an_ollama_template_layer_renders_like_the_ggufs_own_jinja_template() {
     assert_eq!(st, 200, "{v}");
     assert!(v["prompt_eval_count"].as_u64().unwrap() < 256);
 }
+
+/// `OLLAMA_KV_CACHE_TYPE=q8_0` reaches both runners: llama-server gets q8_0 K and V caches
+/// (with flash attention, which a quantized V cache needs) and still generates; the MLX runner
+/// gets `--kv-bits 8`.
+#[test]
+fn the_kv_cache_type_reaches_both_runners() {
+    let Some(g) = gguf_server(&[("OLLAMA_KV_CACHE_TYPE", "q8_0")]) else {
+        return;
+    };
+    let s = &g.server;
+    let (status, done) = json_post(
+        s,
+        "/api/generate",
+        json!({"model": "tiny-gguf", "prompt": "Hello", "stream": false,
+               "options": {"num_predict": 5, "temperature": 0}}),
+    );
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["eval_count"], 5);
+    let (status, done) = json_post(
+        s,
+        "/api/generate",
+        json!({"model": "ollmlx-test/tiny-llama", "prompt": "Hello", "stream": false,
+               "options": {"num_predict": 5, "temperature": 0}}),
+    );
+    assert_eq!(status, 200, "{done}");
+    let cmdlines: Vec<String> = s
+        .runners()
+        .iter()
+        .map(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+                .unwrap_or_default()
+        })
+        .collect();
+    let llama = cmdlines
+        .iter()
+        .find(|c| c.contains("--port") && !c.contains("ollmlx_mlx"));
+    let llama = llama.expect("a llama-server runner");
+    assert!(
+        llama.contains("--cache-type-k q8_0 --cache-type-v q8_0 --flash-attn on"),
+        "{llama}"
+    );
+    let mlx = cmdlines
+        .iter()
+        .find(|c| c.contains("ollmlx_mlx"))
+        .expect("an MLX runner");
+    assert!(mlx.contains("--kv-bits 8"), "{mlx}");
+}
