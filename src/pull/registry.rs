@@ -50,7 +50,13 @@ pub async fn pull(
             })
         }
     }
-    let manifest: Manifest = resp.json().await.map_err(|e| {
+    // The registry's bytes are kept and written as they are, as Ollama does, so the model gets
+    // the ID it has in `ollama list`.
+    let raw = resp
+        .bytes()
+        .await
+        .map_err(|e| PullError::Network(format!("pull model manifest: {e}")))?;
+    let manifest: Manifest = serde_json::from_slice(&raw).map_err(|e| {
         PullError::Network(format!("pull model manifest: not a valid manifest: {e}"))
     })?;
     let blobs: Vec<(BlobDigest, u64)> = std::iter::once(&manifest.config)
@@ -99,7 +105,7 @@ pub async fn pull(
         return Err(PullError::Cancelled);
     }
     p.ollama
-        .write_manifest(name, &manifest)
+        .write_manifest_bytes(name, &raw)
         .map_err(|e| PullError::Io(e.to_string()))?;
     progress(ProgressResponse::status("success"));
     Ok(())

@@ -279,11 +279,13 @@ pub async fn copy(state: &AppState, req: CopyRequest) -> Result<(), ServerError>
         e => e.into(),
     })?;
     match &source.source {
-        Source::Ollama { manifest, .. } => {
+        Source::Ollama { manifest_path, .. } => {
+            // The same bytes, as Ollama copies: the copy keeps the model's ID.
+            let bytes = std::fs::read(manifest_path).map_err(StoreError::from)?;
             state
                 .store
                 .ollama
-                .write_manifest(&dest, manifest)
+                .write_manifest_bytes(&dest, &bytes)
                 .map_err(StoreError::from)?;
         }
         Source::HfCache(_) => {

@@ -538,6 +538,54 @@ async fn tags_show_ps_delete() {
     assert_eq!(r.status(), 404);
 }
 
+/// A copy is the source manifest's bytes, as Ollama's `CopyModel` does, so both names list with
+/// the same ID; a manifest ollmlx writes is what Go's `json.Encoder` writes (trailing newline).
+#[tokio::test]
+async fn a_copy_keeps_the_manifest_bytes_and_the_id() {
+    use crate::store::ollama::OllamaStore;
+    let h = harness();
+    let models = h._dir.path().join("models");
+    let reference = json!({"repo_id": MODEL, "revision": "0123abcd"});
+    crate::store::tests::hf_reference_model(&models, "orig", &reference);
+    let store = OllamaStore::new(models.clone());
+    let path = |n: &str| store.manifest_path(&crate::store::name::ModelName::parse(n).unwrap());
+    let written = std::fs::read(path("orig")).unwrap();
+    assert_eq!(written.last(), Some(&b'\n'), "Go's encoder ends the line");
+    // As another Ollama might have written it: the same manifest, other bytes.
+    let v: Value = serde_json::from_slice(&written).unwrap();
+    let theirs = serde_json::to_string_pretty(&v).unwrap() + "\n";
+    std::fs::write(path("orig"), &theirs).unwrap();
+
+    let r = call(
+        &h.app,
+        "POST",
+        "/api/copy",
+        Some(json!({"source": "orig", "destination": "dup"})),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(std::fs::read_to_string(path("dup")).unwrap(), theirs);
+    let tags = json_of(call(&h.app, "GET", "/api/tags", None).await).await;
+    let id = |name: &str| {
+        tags["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .map(|m| m["digest"].clone())
+            .unwrap_or_else(|| panic!("{name} not in {tags}"))
+    };
+    assert_eq!(id("orig:latest"), id("dup:latest"));
+    assert_eq!(
+        id("dup:latest"),
+        json!(
+            crate::store::ollama::BlobDigest::of_bytes(theirs.as_bytes())
+                .as_str()
+                .trim_start_matches("sha256:")
+        )
+    );
+}
+
 #[tokio::test]
 async fn cors_like_ollama() {
     let h = harness();

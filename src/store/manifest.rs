@@ -60,6 +60,28 @@ impl Manifest {
             .chain(self.layers.iter().map(|l| l.digest.as_str()))
     }
 
+    /// The manifest file's bytes exactly as Ollama writes them (Go's `json.Encoder`): compact,
+    /// fields in struct order, `<`, `>`, `&`, U+2028 and U+2029 escaped, and a trailing newline.
+    /// A model's ID is the SHA-256 of these bytes, so the same content gets the same ID in
+    /// `ollama list` and `ollmlx list`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let json = serde_json::to_string(self).expect("a manifest always serializes");
+        // These characters can only occur inside JSON strings, so a plain replace is safe.
+        let mut out = String::with_capacity(json.len() + 1);
+        for c in json.chars() {
+            match c {
+                '<' => out.push_str("\\u003c"),
+                '>' => out.push_str("\\u003e"),
+                '&' => out.push_str("\\u0026"),
+                '\u{2028}' => out.push_str("\\u2028"),
+                '\u{2029}' => out.push_str("\\u2029"),
+                c => out.push(c),
+            }
+        }
+        out.push('\n');
+        out.into_bytes()
+    }
+
     /// Layer sizes plus the config's: what `/api/tags` shows as `size`.
     pub fn total_size(&self) -> u64 {
         self.config.size + self.layers.iter().map(|l| l.size).sum::<u64>()
@@ -85,4 +107,44 @@ pub struct ConfigBlob {
     pub capabilities: Vec<String>,
     #[serde(flatten)]
     pub rest: serde_json::Map<String, serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bytes Go's `json.NewEncoder(f).Encode(m)` writes for this manifest (generated with
+    /// Ollama's `manifest.Manifest` and `manifest.Layer` types).
+    #[test]
+    fn manifests_are_encoded_byte_for_byte_as_ollama_does() {
+        let layer = |media: &str, c: &str, size: u64| Layer {
+            media_type: media.into(),
+            digest: format!("sha256:{}", c.repeat(64)),
+            size,
+            from: None,
+            name: None,
+        };
+        let mut model = layer(MEDIA_MODEL, "a", 12);
+        model.from = Some("a<b>&c\u{2028}\t\u{1}é".into());
+        let mut adapter = layer(MEDIA_ADAPTER, "b", 3);
+        adapter.name = Some("x/y".into());
+        let m = Manifest::new(layer(CONFIG_MEDIA_TYPE, "c", 2), vec![model, adapter]);
+        let (a, b, c) = ("a".repeat(64), "b".repeat(64), "c".repeat(64));
+        let go = format!(
+            concat!(
+                r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","#,
+                r#""config":{{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"sha256:{c}","size":2}},"#,
+                r#""layers":[{{"mediaType":"application/vnd.ollama.image.model","digest":"sha256:{a}","size":12,"#,
+                r#""from":"a\u003cb\u003e\u0026c\u2028\t\u0001é"}},"#,
+                r#"{{"mediaType":"application/vnd.ollama.image.adapter","digest":"sha256:{b}","size":3,"name":"x/y"}}]}}"#,
+                "\n"
+            ),
+            a = a,
+            b = b,
+            c = c
+        );
+        assert_eq!(String::from_utf8(m.to_bytes()).unwrap(), go);
+        let back: Manifest = serde_json::from_slice(&m.to_bytes()).unwrap();
+        assert_eq!(back, m);
+    }
 }

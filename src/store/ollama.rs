@@ -151,8 +151,18 @@ impl OllamaStore {
         Ok(d)
     }
 
-    /// Writes a manifest, after checking every blob it names is present.
+    /// Writes a manifest in Ollama's own encoding ([`Manifest::to_bytes`]), after checking every
+    /// blob it names is present.
     pub fn write_manifest(&self, name: &ModelName, m: &Manifest) -> io::Result<()> {
+        self.write_manifest_bytes(name, &m.to_bytes())
+    }
+
+    /// Writes a manifest's exact bytes (a copy's source, a registry's reply), after checking they
+    /// are a manifest and every blob it names is present. Ollama copies and pulls byte for byte,
+    /// so a model keeps its ID (the SHA-256 of these bytes).
+    pub fn write_manifest_bytes(&self, name: &ModelName, bytes: &[u8]) -> io::Result<()> {
+        let m: Manifest = serde_json::from_slice(bytes)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         for d in m.digests() {
             let ok = BlobDigest::parse(d)
                 .map(|d| self.blob_path(&d).is_file())
@@ -166,8 +176,7 @@ impl OllamaStore {
         }
         let path = self.manifest_path(name);
         fs::create_dir_all(path.parent().expect("manifest path has a parent"))?;
-        let bytes = serde_json::to_vec(m).map_err(io::Error::other)?;
-        write_atomic(&path, &bytes)
+        write_atomic(&path, bytes)
     }
 
     /// Removes a manifest, then every blob of it that no other manifest references, then empty
@@ -292,7 +301,12 @@ mod tests {
         let a = ModelName::parse("Llama3:8B").unwrap();
         let b = ModelName::parse("user/copy:latest").unwrap();
         s.write_manifest(&a, &m).unwrap();
-        s.write_manifest(&b, &m).unwrap();
+        assert_eq!(fs::read(s.manifest_path(&a)).unwrap(), m.to_bytes());
+        // Other bytes of the same manifest are kept as they are (a copy, a registry's reply).
+        let pretty = serde_json::to_vec_pretty(&m).unwrap();
+        s.write_manifest_bytes(&b, &pretty).unwrap();
+        assert_eq!(fs::read(s.manifest_path(&b)).unwrap(), pretty);
+        assert!(s.write_manifest_bytes(&b, b"not json").is_err());
         assert_eq!(s.scan().len(), 2);
         let (stored, path) = s.find(&ModelName::parse("llama3:8b").unwrap()).unwrap();
         assert_eq!(

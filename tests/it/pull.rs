@@ -268,6 +268,7 @@ fn a_gguf_model_pulled_from_a_registry_is_served() {
     let fx = fixtures(&python);
     let gguf = std::fs::read(fx.join("gguf/tiny-llama-q8_0.gguf")).unwrap();
     let model = RegistryModel::new("library/tiny:latest", vec![(MODEL_LAYER, gguf.clone())]);
+    let served = model.manifest_digest();
     let registry = Registry::start(vec![model]);
     let Some(p) = daemon("http://127.0.0.1:9", &[]) else {
         return;
@@ -287,6 +288,19 @@ fn a_gguf_model_pulled_from_a_registry_is_served() {
     assert_eq!(lines.last().unwrap()["status"], "success", "{lines:?}");
     assert!(registry.bytes_served(&layer) < gguf.len() as u64, "resumed");
     assert!(listed(s, &name));
+    // The registry's manifest bytes are stored as they came, as Ollama does: the same ID.
+    let tags = s.get("/api/tags");
+    let listed_id = tags["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name.as_str())
+        .map(|m| m["digest"].clone());
+    assert_eq!(
+        listed_id,
+        Some(json!(served.trim_start_matches("sha256:"))),
+        "{tags}"
+    );
     let v: Value = s
         .post(
             "/api/generate",

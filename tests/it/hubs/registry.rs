@@ -58,7 +58,8 @@ impl RegistryModel {
         REGISTRY_CONFIG.as_bytes().to_vec()
     }
 
-    /// The manifest, exactly as served.
+    /// The manifest, exactly as served: pretty-printed (as Docker's registries serve theirs), so
+    /// a client that stores its own encoding instead of these bytes is caught.
     pub fn manifest(&self) -> Vec<u8> {
         let layer = |media: &str, bytes: &[u8]| json!({"mediaType": media, "digest": sha256_digest(bytes), "size": bytes.len()});
         let manifest = json!({
@@ -67,7 +68,7 @@ impl RegistryModel {
             "config": layer(CONFIG_V1, &self.config()),
             "layers": self.layers.iter().map(|(m, b)| layer(m, b)).collect::<Vec<_>>(),
         });
-        serde_json::to_vec(&manifest).unwrap()
+        serde_json::to_vec_pretty(&manifest).unwrap()
     }
 
     /// `sha256:<hex>` of the manifest.
