@@ -535,7 +535,12 @@ class Engine:
     def _promote(self) -> None:
         """Start waiting jobs in order while there is room (FIFO: nobody jumps the queue)."""
         while self._waiting and len(self._active) < self.parallel:
-            self._begin(self._waiting.popleft())
+            job = self._waiting.popleft()
+            try:
+                self._begin(job)
+            except Exception as exc:  # noqa: BLE001 - this request fails; the engine serves on
+                log.error("could not start a request", id=job.req.id, error=str(exc))
+                job.events.put(protocol.error_event(f"generation failed: {exc}"))
 
     def _begin(self, job: Job, use_prefix: bool = True) -> _Sequence:
         opts = job.req.options
