@@ -297,6 +297,18 @@ fn logprobs_come_from_both_runners() {
                 top[0]["token"], lp["token"],
                 "greedy picks the most likely: {lp}"
             );
+            // As Ollama's `TestAPI/generate-logprobs`: bytes are the token's UTF-8 (absent when
+            // the token is empty, as Ollama's `omitempty`).
+            for t in std::iter::once(lp).chain(top) {
+                let utf8: Vec<Value> = t["token"]
+                    .as_str()
+                    .unwrap()
+                    .bytes()
+                    .map(Value::from)
+                    .collect();
+                let bytes = t.get("bytes").cloned().unwrap_or(json!([]));
+                assert_eq!(bytes, Value::Array(utf8), "{model}: {t}");
+            }
         }
         let text: String = lps.iter().map(|l| l["token"].as_str().unwrap()).collect();
         assert!(text.contains("Hello there!"), "{model}: {text}");

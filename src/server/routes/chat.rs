@@ -29,7 +29,7 @@ impl Chunk for ChatResponse {
             done: done.is_some(),
             done_reason: done.map(|d| d.done_reason.clone()),
             metrics: done.map(|d| d.metrics.clone()).unwrap_or_default(),
-            logprobs: delta.logprobs,
+            logprobs: common::native_logprobs(delta.logprobs),
         }
     }
 }

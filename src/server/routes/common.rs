@@ -1,6 +1,6 @@
 //! Validation shared by generate and chat.
 
-use crate::api::{KeepAlive, Options, Think, ToolChoice};
+use crate::api::{KeepAlive, Logprob, Options, Think, ToolChoice};
 use crate::server::error::ServerError;
 use crate::server::plan::TemplateTraits;
 use crate::server::state::AppState;
@@ -45,6 +45,19 @@ pub fn logprobs(logprobs: bool, top: Option<i64>) -> Result<Option<u32>, ServerE
         Some(n) if n > 0 => Ok(Some(n as u32)),
         _ => Ok(logprobs.then_some(0)),
     }
+}
+
+/// Log probabilities for the native API: `bytes` is the UTF-8 encoding of `token` (U+FFFD for a
+/// partial character), as Ollama's `toAPILogprobs` sends. The runners send the token's raw bytes,
+/// which the OpenAI layer keeps.
+pub fn native_logprobs(mut lps: Vec<Logprob>) -> Vec<Logprob> {
+    for lp in &mut lps {
+        lp.bytes = lp.token.as_bytes().to_vec();
+        for top in &mut lp.top_logprobs {
+            top.bytes = top.token.as_bytes().to_vec();
+        }
+    }
+    lps
 }
 
 /// Validates `format`: `"json"`, a JSON-schema object, or nothing (`null`, `""`).
@@ -249,6 +262,50 @@ mod tests {
             assert_eq!(tool_choice(Some(&v)), want, "{v}");
         }
         assert_eq!(tool_choice(None), ToolChoice::Auto);
+    }
+
+    /// Ollama's integration test `TestAPI/generate-logprobs` asserts `bytes == []byte(token)`
+    /// on both endpoints; the runner's raw bytes of a partial character are not that.
+    #[test]
+    fn native_logprob_bytes_are_the_tokens_utf8() {
+        use crate::api::{ChatResponse, GenerateResponse, TokenLogprob};
+        use crate::server::infer::Delta;
+        use crate::server::ndjson::Chunk;
+        let raw = |token: &str, bytes: &[u8]| TokenLogprob {
+            token: token.into(),
+            logprob: -0.5,
+            bytes: bytes.to_vec(),
+        };
+        // "日" is E6 97 A5, split over two tokens; the runner decodes each with U+FFFD.
+        let lps = vec![
+            Logprob {
+                token: "\u{FFFD}".into(),
+                logprob: -0.5,
+                bytes: vec![0xE6, 0x97],
+                top_logprobs: vec![raw("\u{FFFD}", &[0xE6, 0x97]), raw("a", b"a")],
+            },
+            Logprob {
+                token: "\u{FFFD}".into(),
+                logprob: -0.1,
+                bytes: vec![0xA5],
+                top_logprobs: vec![],
+            },
+        ];
+        let delta = Delta {
+            logprobs: lps,
+            ..Default::default()
+        };
+        let fffd = json!([0xEF, 0xBF, 0xBD]);
+        for v in [
+            serde_json::to_value(GenerateResponse::build("m", delta.clone(), None)).unwrap(),
+            serde_json::to_value(ChatResponse::build("m", delta.clone(), None)).unwrap(),
+        ] {
+            let l = &v["logprobs"];
+            assert_eq!(l[0]["bytes"], fffd, "{v}");
+            assert_eq!(l[0]["top_logprobs"][0]["bytes"], fffd, "{v}");
+            assert_eq!(l[0]["top_logprobs"][1]["bytes"], json!([97]), "{v}");
+            assert_eq!(l[1]["bytes"], fffd, "{v}");
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ impl Chunk for GenerateResponse {
             created_at: time::now_utc(),
             response: delta.content,
             thinking: delta.thinking,
-            logprobs: delta.logprobs,
+            logprobs: common::native_logprobs(delta.logprobs),
             done: done.is_some(),
             done_reason: done.map(|d| d.done_reason.clone()),
             context: done.and_then(|d| d.context.clone()),
