@@ -18,6 +18,7 @@ engine thread; llguidance itself holds no MLX state.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -54,7 +55,11 @@ def build_tokenizer(
     ``format`` requests are then refused. ``vocab_size`` is the logits width, which can exceed
     the tokenizer's own vocabulary (padded embeddings); the extra ids are never allowed."""
     if llguidance is None:
-        log.warning("structured output is unavailable: llguidance is not installed")
+        log.warning(
+            "structured output is unavailable: llguidance is not installed, so requests with"
+            f" `format` get a 501; install it into this Python: {INSTALL_HINT}",
+            python=sys.executable,
+        )
         return None
     hf = getattr(tokenizer, "_tokenizer", tokenizer)  # mlx_lm's TokenizerWrapper wraps the HF one
     try:

@@ -16,7 +16,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from conftest import Runner, chat, done_of, text_of
+from conftest import Runner, chat, done_of, snapshot, text_of
 
 BUDGET = 400  # tokens; the bounded schemas below need well under 100
 
@@ -241,3 +241,28 @@ def test_two_constrained_requests_at_once_are_independent(runner: Runner) -> Non
     assert together == alone
     for text, (_, schema) in zip(together, jobs, strict=True):
         jsonschema.validate(json.loads(text), schema)
+
+
+def test_a_python_without_llguidance_warns_once_with_the_pip_command(
+    models: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's own Python (``OLLMLX_PYTHON``) without llguidance: the runner still serves text,
+    says at load how to get ``format`` (the daemon re-emits the line at warn level) and refuses
+    ``format`` with a 501 naming the same command."""
+    hint = "pip install 'llguidance==1.9.1'"
+    (tmp_path / "llguidance.py").write_text("raise ImportError('hidden by the test')\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # ahead of site-packages
+    r = Runner(snapshot("tiny-llama"))
+    try:
+        r.wait_ready()
+        warnings = [
+            line
+            for line in r.log_lines()
+            if line["level"] == "warning" and "llguidance" in line["msg"]
+        ]
+        assert len(warnings) == 1 and hint in warnings[0]["msg"], r.stderr()
+        status, err = r.post("/v1/completion", {**chat("Hi"), "format": "json"})
+        assert status == 501 and hint in err["error"], err
+        assert text_of(r.complete(chat("Hi", num_predict=3)))
+    finally:
+        r.stop()

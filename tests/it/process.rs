@@ -256,3 +256,52 @@ fn delete_unloads_and_removes_the_model_from_the_cache() {
         .unwrap();
     assert_eq!(r.status(), 404);
 }
+
+/// `OLLMLX_PYTHON` pointing at a Python without llguidance (a user's own mlx-lm): the runner's
+/// load warning reaches the daemon's log at WARN, once, naming the pip command; `format` is an
+/// error that names it too (the runner's 501; the daemon passes runner 5xx on as a 500).
+#[test]
+fn a_runner_python_without_llguidance_is_one_warning_naming_the_pip_command() {
+    use std::os::unix::fs::PermissionsExt;
+    const HINT: &str = "pip install 'llguidance==1.9.1'";
+    let Some(python) = python() else { return };
+    let fx = fixtures(&python);
+    let shim = tempfile::tempdir().unwrap();
+    std::fs::write(
+        shim.path().join("llguidance.py"),
+        "raise ImportError('hidden by the test')\n",
+    )
+    .unwrap();
+    let wrapper = shim.path().join("python");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nPYTHONPATH=\"{}:$PYTHONPATH\" exec '{}' \"$@\"\n",
+            shim.path().display(),
+            python.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let s = TestServer::start(Options {
+        hub: fx.join("hub"),
+        python: wrapper,
+        env: vec![],
+    });
+    let (status, body) = post_text(
+        &s,
+        "/api/generate",
+        json!({"model": TINY, "prompt": "Hi", "stream": false, "format": "json",
+               "options": {"num_predict": 3}}),
+    );
+    assert!(status >= 500 && body.contains(HINT), "{status} {body}");
+    let line = s.wait_log("llguidance is not installed", Duration::from_secs(30));
+    assert!(line.contains("WARN") && line.contains(HINT), "{line}");
+    let (status, body) = post_text(
+        &s,
+        "/api/generate",
+        json!({"model": TINY, "prompt": "Hi", "stream": false, "options": {"num_predict": 3}}),
+    );
+    assert_eq!(status, 200, "text still works: {body}");
+    assert_eq!(s.log().matches("llguidance is not installed").count(), 1);
+}
