@@ -3,9 +3,13 @@
 //! so a corrupt or hostile header (absurd tensor counts, 2^60-byte strings) is a clean error.
 
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Read};
 use std::path::Path;
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+use std::time::SystemTime;
 
 const MAGIC: &[u8; 4] = b"GGUF";
 /// Limits that no real model comes near; past them the header is corrupt.
@@ -76,8 +80,41 @@ impl Gguf {
     }
 }
 
-/// Reads the header of a GGUF file. `keep_arrays` keeps long arrays (the vocabulary) in `kv`.
+/// Headers read without their long arrays, by file identity (path, length, modification time):
+/// `/api/tags` and `/api/show` need every model's header on every call, and clients poll them.
+/// A file that changes is read again; failures are never cached.
+type HeaderCache = Mutex<HashMap<PathBuf, (u64, SystemTime, Gguf)>>;
+static HEADERS: OnceLock<HeaderCache> = OnceLock::new();
+/// More distinct files than this and the cache starts over (a store has far fewer models).
+const MAX_CACHED_HEADERS: usize = 512;
+
+/// Reads the header of a GGUF file. `keep_arrays` keeps long arrays (the vocabulary) in `kv`;
+/// without them the header is remembered until the file changes.
 pub fn read(path: &Path, keep_arrays: bool) -> Result<Gguf, GgufError> {
+    if keep_arrays {
+        return read_file(path, true);
+    }
+    let meta = std::fs::metadata(path).map_err(|e| GgufError(e.to_string()))?;
+    let id = (
+        meta.len(),
+        meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+    );
+    let cache = HEADERS.get_or_init(Default::default);
+    if let Some((len, mtime, g)) = cache.lock().unwrap().get(path) {
+        if (*len, *mtime) == id {
+            return Ok(g.clone());
+        }
+    }
+    let g = read_file(path, false)?;
+    let mut map = cache.lock().unwrap();
+    if map.len() >= MAX_CACHED_HEADERS {
+        map.clear();
+    }
+    map.insert(path.to_path_buf(), (id.0, id.1, g.clone()));
+    Ok(g)
+}
+
+fn read_file(path: &Path, keep_arrays: bool) -> Result<Gguf, GgufError> {
     let file = File::open(path).map_err(|e| GgufError(e.to_string()))?;
     let size = file.metadata().map_err(|e| GgufError(e.to_string()))?.len();
     let mut r = Reader {
@@ -170,8 +207,10 @@ impl Reader {
         if n > self.size.saturating_sub(self.pos) {
             return Err(GgufError("truncated: the header is cut short".into()));
         }
+        // Within the buffer this moves a cursor: a vocabulary of 150k strings is 150k short
+        // skips, and a plain `seek` would drop the buffer and make a syscall for each one.
         self.inner
-            .seek(SeekFrom::Current(n as i64))
+            .seek_relative(n as i64)
             .map_err(|e| GgufError(e.to_string()))?;
         self.pos += n;
         Ok(())
@@ -466,6 +505,32 @@ pub(crate) mod tests {
                 ("output_norm.weight", vec![4]),
             ],
         );
+    }
+
+    #[test]
+    fn headers_are_remembered_until_the_file_changes() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("m.gguf");
+        sample(&p);
+        assert_eq!(read(&p, false).unwrap().architecture(), "llama");
+        // Same length and modification time: the remembered header, not the file, answers.
+        let mtime = std::fs::metadata(&p).unwrap().modified().unwrap();
+        let mut bytes = std::fs::read(&p).unwrap();
+        let at = bytes.windows(5).position(|w| w == b"llama").unwrap();
+        bytes[at..at + 5].copy_from_slice(b"qwen2");
+        std::fs::write(&p, &bytes).unwrap();
+        let f = std::fs::File::options().write(true).open(&p).unwrap();
+        f.set_modified(mtime).unwrap();
+        drop(f);
+        assert_eq!(read(&p, false).unwrap().architecture(), "llama");
+        // A newer modification time: read again.
+        let f = std::fs::File::options().write(true).open(&p).unwrap();
+        f.set_modified(mtime + std::time::Duration::from_secs(1))
+            .unwrap();
+        drop(f);
+        assert_eq!(read(&p, false).unwrap().architecture(), "qwen2");
+        // With arrays kept the file is always read.
+        assert_eq!(read(&p, true).unwrap().architecture(), "qwen2");
     }
 
     #[test]
