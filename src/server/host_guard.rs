@@ -80,17 +80,25 @@ fn hostname() -> Option<String> {
     String::from_utf8(buf[..end].to_vec()).ok()
 }
 
+/// Whether a request with this `Host` header (absent: `None`) may pass. A header that is not
+/// visible ASCII cannot be checked, so it is refused while the guard is on (it used to read as
+/// "no Host" and pass).
+pub fn admits(guard: &HostGuard, host: Option<&header::HeaderValue>) -> bool {
+    match host.map(|h| h.to_str()) {
+        None => guard.allows(""),
+        Some(Ok(name)) => guard.allows(name),
+        Some(Err(_)) => !guard.enabled,
+    }
+}
+
 pub async fn layer(State(guard): State<HostGuard>, req: Request, next: Next) -> Response {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    if guard.allows(host) {
+    let host = req.headers().get(header::HOST);
+    if admits(&guard, host) {
         next.run(req).await
     } else {
+        let shown = host.map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned());
         tracing::warn!(
-            host,
+            host = shown.as_deref().unwrap_or(""),
             "refused a request for a non-local Host (DNS rebinding guard)"
         );
         (StatusCode::FORBIDDEN, Body::empty()).into_response()
@@ -137,5 +145,35 @@ mod tests {
             hostname: String::new()
         }
         .allows("evil.example"));
+    }
+
+    #[test]
+    fn a_host_that_is_not_ascii_is_refused_not_waved_through() {
+        let on = HostGuard {
+            enabled: true,
+            hostname: "mybox".into(),
+        };
+        let odd = header::HeaderValue::from_bytes(b"evil\xc3\xa9.example").unwrap();
+        assert!(
+            odd.to_str().is_err(),
+            "the case under test: not visible ASCII"
+        );
+        assert!(!admits(&on, Some(&odd)));
+        assert!(
+            admits(&on, None),
+            "no Host at all is still allowed, as in Ollama"
+        );
+        assert!(admits(
+            &on,
+            Some(&header::HeaderValue::from_static("localhost"))
+        ));
+        let off = HostGuard {
+            enabled: false,
+            hostname: String::new(),
+        };
+        assert!(
+            admits(&off, Some(&odd)),
+            "not listening on loopback: no guard"
+        );
     }
 }
