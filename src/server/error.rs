@@ -70,6 +70,21 @@ fn runner_status(e: &RunnerError) -> StatusCode {
     }
 }
 
+/// The most characters of an error message a response carries: some messages quote the input
+/// (a JSON type error quotes the value), and a 20 MB field must not come back as a 20 MB error.
+const MAX_MESSAGE_CHARS: usize = 1024;
+
+impl ServerError {
+    /// The text clients see: the error's message, cut at `MAX_MESSAGE_CHARS` characters.
+    pub fn message(&self) -> String {
+        let full = self.to_string();
+        match full.char_indices().nth(MAX_MESSAGE_CHARS) {
+            None => full,
+            Some((at, _)) => format!("{}… ({} bytes cut)", &full[..at], full.len() - at),
+        }
+    }
+}
+
 impl IntoResponse for ServerError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -81,7 +96,7 @@ impl IntoResponse for ServerError {
         (
             status,
             Json(ErrorBody {
-                error: self.to_string(),
+                error: self.message(),
             }),
         )
             .into_response()
@@ -91,6 +106,22 @@ impl IntoResponse for ServerError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_messages_are_cut() {
+        let short = ServerError::BadRequest("model is required".into());
+        assert_eq!(short.message(), "model is required");
+        let huge = ServerError::BadRequest(format!("invalid value: \"{}\"", "é".repeat(5_000_000)));
+        let m = huge.message();
+        assert!(m.chars().count() < MAX_MESSAGE_CHARS + 40, "{}", m.len());
+        let cut = huge.to_string().len() - (16 + 2 * (MAX_MESSAGE_CHARS - 16));
+        assert!(m.starts_with("invalid value: \"éé"));
+        assert!(
+            m.ends_with(&format!("… ({cut} bytes cut)")),
+            "{}",
+            &m[m.len() - 40..]
+        );
+    }
 
     #[test]
     fn status_codes() {

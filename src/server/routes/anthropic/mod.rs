@@ -63,7 +63,7 @@ fn error_body(e: &ServerError) -> ErrorResponse {
         kind: "error",
         error: ErrorDetail {
             kind,
-            message: e.to_string(),
+            message: e.message(),
         },
         request_id: random_id("req"),
     }

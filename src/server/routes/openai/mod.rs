@@ -53,7 +53,7 @@ pub(crate) fn error_body(e: &ServerError) -> ErrorResponse {
     };
     ErrorResponse {
         error: ErrorDetail {
-            message: e.to_string(),
+            message: e.message(),
             kind: kind.into(),
             param: None,
             code: None,
