@@ -428,14 +428,25 @@ pub fn normalize(mut v: Vec<f32>, dimensions: Option<usize>) -> Result<Vec<f32>,
     Ok(v)
 }
 
-/// The load-time options a request asks for (`num_ctx` capped at what the model was trained for).
+/// The load-time options a request asks for, within what the machine and model allow: `num_ctx`
+/// capped at what the model was trained for, `num_batch` at `num_ctx` (a larger batch only
+/// allocates more), `num_thread` at this machine's cores (more threads than cores only slows
+/// llama.cpp down: 300 threads made it 600x slower).
 pub fn load_options(state: &AppState, model: &LocalModel, o: &Options) -> LoadOptions {
     let (model_max, _) = model.limits();
+    let num_ctx = resolve_num_ctx(o.num_ctx, state.config.default_num_ctx, model_max);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
     LoadOptions {
-        num_ctx: resolve_num_ctx(o.num_ctx, state.config.default_num_ctx, model_max),
-        num_batch: o.num_batch.filter(|n| *n > 0).map(|n| n as u64),
+        num_ctx,
+        num_batch: o
+            .num_batch
+            .filter(|n| *n > 0)
+            .map(|n| (n as u64).min(num_ctx)),
         num_gpu: o.num_gpu,
-        num_thread: o.num_thread.filter(|n| *n > 0).map(|n| n as u64),
+        num_thread: o
+            .num_thread
+            .filter(|n| *n > 0)
+            .map(|n| (n as u64).min(cores)),
         use_mmap: o.use_mmap,
     }
 }

@@ -893,3 +893,28 @@ async fn a_model_that_cannot_fit_in_memory_is_a_500_in_ollamas_words() {
         0
     );
 }
+
+#[tokio::test]
+async fn load_options_are_clamped_to_the_machine_and_the_context() {
+    let h = harness_with(
+        FakeFactory {
+            fixed_options: true,
+            ..FakeFactory::new(&["Hello"])
+        },
+        |_| {},
+    );
+    let r = call(
+        &h.app,
+        "POST",
+        "/api/generate",
+        Some(json!({"model": MODEL, "prompt": "hi", "stream": false,
+                    "options": {"num_thread": 300, "num_batch": 1_000_000_000i64, "num_ctx": 512}})),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", text(r).await);
+    let load = h.factory.last().info.load.clone().unwrap();
+    let cores = std::thread::available_parallelism().unwrap().get() as u64;
+    assert_eq!(load.num_thread, Some(cores.min(300)));
+    assert_eq!(load.num_batch, Some(512), "never more than num_ctx");
+    assert_eq!(load.num_ctx, 512);
+}
