@@ -100,6 +100,11 @@ impl Fetch<'_> {
             };
             done += chunk.len() as u64;
             fetched += chunk.len() as u64;
+            if self.size.is_some_and(|size| done > size) {
+                // A server sending more than the manifest declared is wrong whatever follows:
+                // stop reading now instead of taking all it sends (the check below fails it).
+                break;
+            }
             if tx.send(chunk).await.is_err() {
                 break; // the sink failed: its error is reported below
             }
@@ -157,4 +162,55 @@ fn hash_prefix(path: &Path, hasher: &mut Sha256) -> std::io::Result<()> {
 
 fn io(e: std::io::Error) -> PullError {
     PullError::Io(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    /// A server that declares nothing and sends up to 256 MiB: the download must stop soon after
+    /// the 100 bytes the manifest declared (it read the whole 256 MiB before).
+    #[tokio::test]
+    async fn a_source_sending_more_than_declared_is_cut_off_at_the_declared_size() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let sent = Arc::new(AtomicU64::new(0));
+        let counter = sent.clone();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut req = [0u8; 4096];
+            let _ = s.read(&mut req);
+            let _ =
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n");
+            let chunk = vec![7u8; 64 << 10];
+            for _ in 0..4096 {
+                if s.write_all(&chunk).is_err() {
+                    return;
+                }
+                counter.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let client = reqwest::Client::new();
+        let fetch = Fetch {
+            client: &client,
+            url: format!("http://127.0.0.1:{port}/blob"),
+            token: None,
+            dest: dir.path().join("blob"),
+            partial: dir.path().join("blob.partial"),
+            sha256: None,
+            size: Some(100),
+            label: "blob".into(),
+        };
+        let err = fetch.run(|_| true).await.unwrap_err().to_string();
+        assert!(err.contains("of 100 bytes"), "{err}");
+        assert!(!fetch.partial.exists(), "an oversized partial is not kept");
+        assert!(!fetch.dest.exists());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let served = sent.load(Ordering::SeqCst);
+        assert!(served < 64 << 20, "read {served} bytes of a 100-byte blob");
+    }
 }
