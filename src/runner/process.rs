@@ -140,9 +140,14 @@ impl ChildProcess {
         }
     }
 
-    /// The runner's most telling recent stderr lines (errors first), for error messages.
+    /// The runner's last error-looking stderr line (empty when it logged none), for crashes.
     pub fn last_error(&self) -> String {
         self.log.last_error()
+    }
+
+    /// The last error-looking line, else the last line, for a failed or stalled load.
+    pub fn last_words(&self) -> String {
+        self.log.last_words()
     }
 
     /// A receiver of the exit status (`Some` once exited), for streams that outlive a borrow.
@@ -281,17 +286,27 @@ impl LogRing {
         lines.push_back((is_error, text));
     }
 
-    /// The last error-looking line, else the last line.
+    /// The last error-looking line (for a Python traceback: the exception line), or nothing: a
+    /// runner that crashed after logging "ready" must not be reported as "details: ready".
     pub fn last_error(&self) -> String {
         let lines = self.lines.lock().unwrap();
-        // Prefer the last error-looking line (for a Python traceback: the exception line).
         lines
             .iter()
             .rev()
             .find(|(e, _)| *e)
-            .or_else(|| lines.back())
             .map(|(_, t)| t.clone())
             .unwrap_or_default()
+    }
+
+    /// The last error-looking line, else the last line: what a load that failed or stalled
+    /// was doing.
+    pub fn last_words(&self) -> String {
+        let error = self.last_error();
+        if !error.is_empty() {
+            return error;
+        }
+        let lines = self.lines.lock().unwrap();
+        lines.back().map(|(_, t)| t.clone()).unwrap_or_default()
     }
 
     fn last_activity(&self) -> Instant {
@@ -347,6 +362,23 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert_eq!(p.last_error(), "ValueError: Model type foo not supported.");
+    }
+
+    #[tokio::test]
+    async fn a_crash_after_ready_has_no_error_detail() {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(r#"echo '{"level":"info","msg":"ready"}' >&2; exit 1"#);
+        let (p, _stdout) = ChildProcess::spawn(cmd, "test").unwrap();
+        p.exited().await;
+        for _ in 0..50 {
+            if !p.last_words().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(p.last_words(), "ready");
+        assert_eq!(p.last_error(), "", "an info line is no error detail");
     }
 
     #[tokio::test]

@@ -71,7 +71,7 @@ pub fn stalled(process: &ChildProcess, since: Instant, timeout: Option<Duration>
 
 /// A load error carrying the runner's last words.
 pub fn load_error(process: &ChildProcess, what: &str) -> RunnerError {
-    let last = process.last_error();
+    let last = process.last_words();
     RunnerError::Load {
         message: if last.is_empty() {
             what.to_owned()
