@@ -271,14 +271,16 @@ def untrimmable(model: Any) -> bool:
     state): prefix reuse is then exact-prefix only."""
     from mlx_lm.models.cache import RotatingKVCache, make_prompt_cache
 
-    def layers(cache: list[Any]) -> Iterator[Any]:
-        for c in cache:
-            yield from layers(c.caches) if hasattr(c, "caches") else (c,)
-
     return any(
         isinstance(c, RotatingKVCache) or not c.is_trimmable()
-        for c in layers(make_prompt_cache(model))
+        for c in _layers(make_prompt_cache(model))
     )
+
+
+def _layers(cache: list[Any]) -> Iterator[Any]:
+    """Every cache layer, the parts of a ``CacheList`` included."""
+    for c in cache:
+        yield from _layers(c.caches) if hasattr(c, "caches") else (c,)
 
 
 def batchable(model: Any) -> bool:
@@ -297,12 +299,8 @@ def kv_group_size(model: Any) -> int | str:
     from mlx.utils import tree_flatten
     from mlx_lm.models.cache import KVCache, RotatingKVCache, make_prompt_cache
 
-    def layers(cache: list[Any]) -> Iterator[Any]:
-        for c in cache:
-            yield from layers(c.caches) if hasattr(c, "caches") else (c,)
-
     cache = make_prompt_cache(model)
-    for c in layers(cache):
+    for c in _layers(cache):
         if isinstance(c, RotatingKVCache):
             return "it has sliding-window attention layers"
         if not hasattr(c, "to_quantized"):
@@ -311,7 +309,7 @@ def kv_group_size(model: Any) -> int | str:
         return "it uses attention sinks"
     model(mx.array([[0]]), cache=cache)
     dims = {
-        a.shape[-1] for c in layers(cache) if isinstance(c, KVCache) for a in (c.keys, c.values)
+        a.shape[-1] for c in _layers(cache) if isinstance(c, KVCache) for a in (c.keys, c.values)
     }
     for group in (KV_GROUP_SIZE, 32):
         if all(d % group == 0 for d in dims):
