@@ -40,26 +40,33 @@ def llama_server_binary(given: str | None) -> str:
     return subprocess.check_output([str(build)], text=True).strip()
 
 
-def start_llama_server(binary: str, gguf: Path, flags: list[str]) -> tuple[subprocess.Popen, int]:
-    """llama-server on `gguf` with `flags`, on a free loopback port, once it answers /health."""
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    p = subprocess.Popen(
-        [binary, "--model", str(gguf), "--host", "127.0.0.1", "--port", str(port), *flags],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(600):
+        return s.getsockname()[1]
+
+
+def start_http(cmd: list[str], port: int, ready_path: str, what: str, **popen) -> subprocess.Popen:
+    """Runs `cmd` (which listens on `port`) and returns once `GET ready_path` answers 200; a
+    server that exits or stays silent for two minutes is killed and reported."""
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen)
+    for _ in range(1200):
         try:
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            c.request("GET", "/health")
+            c.request("GET", ready_path)
             if c.getresponse().status == 200:
-                return p, port
+                return p
         except OSError:
             pass
         if p.poll() is not None:
             break
         time.sleep(0.1)
     p.kill()
-    raise RuntimeError(f"llama-server did not start on {gguf}")
+    raise RuntimeError(f"{what} did not start")
+
+
+def start_llama_server(binary: str, gguf: Path, flags: list[str]) -> tuple[subprocess.Popen, int]:
+    """llama-server on `gguf` with `flags`, on a free loopback port, once it answers /health."""
+    port = free_port()
+    cmd = [binary, "--model", str(gguf), "--host", "127.0.0.1", "--port", str(port), *flags]
+    return start_http(cmd, port, "/health", f"llama-server on {gguf}"), port

@@ -16,7 +16,6 @@ reports the ratios.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import http.client
 import json
 import os
@@ -31,6 +30,7 @@ from pathlib import Path
 import gguf
 import numpy as np
 from daemon import serve
+from formats import build_store
 
 ROOT = Path(__file__).resolve().parent.parent
 VOCAB = 150_000
@@ -65,32 +65,6 @@ def big_gguf(src: Path, out: Path) -> None:
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
-
-
-def build_store(store: Path, model: Path, count: int) -> None:
-    blobs = store / "blobs"
-    blobs.mkdir(parents=True, exist_ok=True)
-
-    def put(data: bytes) -> dict:
-        h = hashlib.sha256(data).hexdigest()
-        (blobs / f"sha256-{h}").write_bytes(data)
-        return {"digest": f"sha256:{h}", "size": len(data)}
-
-    weights = {"mediaType": "application/vnd.ollama.image.model", **put(model.read_bytes())}
-    for i in range(count):
-        config = json.dumps({"model_format": "gguf", "model_family": "llama", "n": i}).encode()
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {
-                "mediaType": "application/vnd.docker.container.image.v1+json",
-                **put(config),
-            },
-            "layers": [weights],
-        }
-        d = store / "manifests/registry.ollama.ai/library" / f"big{i}"
-        d.mkdir(parents=True, exist_ok=True)
-        (d / "latest").write_text(json.dumps(manifest) + "\n")
 
 
 def timed(port: int, method: str, path: str, body: dict | None, rounds: int) -> float:
@@ -141,7 +115,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ollmlx-metadata-"))
     big = work / "big.gguf"
     big_gguf(args.gguf, big)
-    build_store(work / "models", big, args.models)
+    for i in range(args.models):
+        build_store(work / "models", f"big{i}", big)
     (work / "hub").mkdir()
     env = dict(
         os.environ,

@@ -33,7 +33,6 @@ import argparse
 import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,7 +41,7 @@ import threading
 import time
 from pathlib import Path
 
-from daemon import llama_server_binary, serve, start_llama_server
+from daemon import free_port, llama_server_binary, serve, start_http, start_llama_server
 from formats import build_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,47 +139,25 @@ def children(pid: int) -> list[int]:
     return [int(p) for p in out.stdout.split()]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_mlx_lm_server(python: str, snapshot: Path, parallel: int) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    p = subprocess.Popen(
-        [
-            python,
-            "-m",
-            "mlx_lm.server",
-            "--model",
-            str(snapshot),
-            "--port",
-            str(port),
-            "--decode-concurrency",
-            str(parallel),
-            "--prompt-concurrency",
-            "8",
-            "--max-tokens",
-            "4096",
-        ],
-        env=dict(os.environ, HF_HUB_OFFLINE="1"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(1200):
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            c.request("GET", "/v1/models")
-            if c.getresponse().status == 200:
-                return p, port
-        except OSError:
-            pass
-        if p.poll() is not None:
-            break
-        time.sleep(0.25)
-    p.kill()
-    raise RuntimeError("mlx_lm.server did not start")
+    cmd = [
+        python,
+        "-m",
+        "mlx_lm.server",
+        "--model",
+        str(snapshot),
+        "--port",
+        str(port),
+        "--decode-concurrency",
+        str(parallel),
+        "--prompt-concurrency",
+        "8",
+        "--max-tokens",
+        "4096",
+    ]
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    return start_http(cmd, port, "/v1/models", "mlx_lm.server", env=env), port
 
 
 def snapshot_of(hub: Path, repo: str) -> Path:

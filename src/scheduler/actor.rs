@@ -298,6 +298,20 @@ impl Actor {
         self.start_next_load();
     }
 
+    /// The idle runner to evict first (`state::pick_victim`), if any.
+    fn victim(&self) -> Option<PathBuf> {
+        let candidates: Vec<Candidate> = self
+            .loaded
+            .iter()
+            .map(|(k, e)| Candidate {
+                key: k.clone(),
+                refs: e.refs,
+                keep_alive: e.keep_alive,
+            })
+            .collect();
+        state::pick_victim(&candidates)
+    }
+
     /// Memory counted for the loaded runners and the load under way.
     fn used(&self) -> u64 {
         let loading = self
@@ -338,16 +352,7 @@ impl Actor {
             if over == 0 {
                 break;
             }
-            let candidates: Vec<Candidate> = self
-                .loaded
-                .iter()
-                .map(|(k, e)| Candidate {
-                    key: k.clone(),
-                    refs: e.refs,
-                    keep_alive: e.keep_alive,
-                })
-                .collect();
-            match state::pick_victim(&candidates) {
+            match self.victim() {
                 Some(victim) => {
                     tracing::info!(model = %self.loaded[&victim].model.name, "unloading to make room in memory");
                     self.unload(&victim);
@@ -420,16 +425,7 @@ impl Actor {
                 self.unload(&key);
             }
             if state::needs_room(self.loaded.len(), self.config.max_loaded_models) {
-                let candidates: Vec<Candidate> = self
-                    .loaded
-                    .iter()
-                    .map(|(k, e)| Candidate {
-                        key: k.clone(),
-                        refs: e.refs,
-                        keep_alive: e.keep_alive,
-                    })
-                    .collect();
-                match state::pick_victim(&candidates) {
+                match self.victim() {
                     Some(victim) => self.unload(&victim),
                     None => {
                         // Everything is busy: wait for a release.
