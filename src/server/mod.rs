@@ -170,6 +170,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     .await?;
     let shutdown = CancellationToken::new();
     let state = state(config, shutdown.clone());
+    // Temporary files a killed ollmlx left in Ollama's blobs directory (uploads, atomic writes).
+    let store = state.store.clone();
+    let removed = tokio::task::spawn_blocking(move || store.ollama.remove_stale_temps()).await?;
+    if removed > 0 {
+        tracing::info!(
+            removed,
+            "removed temporary files a previous ollmlx left behind"
+        );
+    }
     tracing::info!(
         models = %state.config.models_dir.display(),
         hf_cache = %state.config.hf_cache.display(),

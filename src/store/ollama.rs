@@ -198,6 +198,30 @@ impl OllamaStore {
         Ok(())
     }
 
+    /// Removes the temporary files an ollmlx process that is gone left in the blobs directory
+    /// (`temp_sibling` names: `<blob>-partial-<pid>-<random>`, from an upload or a write that
+    /// was killed). Ollama's own `-partial` and `-partial-<n>` download parts, and the files of
+    /// a live process, are left alone. Returns how many were removed.
+    pub fn remove_stale_temps(&self) -> usize {
+        let Ok(entries) = fs::read_dir(self.blobs_dir()) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = temp_owner(&name) else {
+                continue;
+            };
+            if pid != std::process::id()
+                && !process_alive(pid)
+                && fs::remove_file(entry.path()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+        removed
+    }
+
     /// Removes the blobs among `digests` that no manifest references (the blobs of a manifest
     /// just deleted, or of a pull refused after its download).
     pub fn remove_unreferenced<'a>(&self, digests: impl Iterator<Item = &'a str>) {
@@ -247,6 +271,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
+/// The pid in a `temp_sibling` name (`<name>-partial-<pid>-<random>`), if it is one.
+fn temp_owner(name: &str) -> Option<u32> {
+    let (_, tail) = name.rsplit_once("-partial-")?;
+    let (pid, random) = tail.split_once('-')?;
+    random.parse::<u32>().ok()?;
+    pid.parse().ok()
+}
+
+/// Whether a process with this pid exists (signal 0 checks without sending anything).
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill with signal 0 only checks that the pid exists and may be signalled.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 /// A unique temporary path next to `path`. Ollama's pruning removes stray `sha256-*-partial`
 /// names after an hour, which is the right fate for a leftover from a crash.
 pub fn temp_sibling(path: &Path) -> PathBuf {
@@ -282,6 +324,36 @@ mod tests {
         ] {
             assert!(BlobDigest::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn stale_temp_files_of_dead_processes_are_removed_and_nothing_else() {
+        let d = tempfile::tempdir().unwrap();
+        let store = OllamaStore::new(d.path().to_path_buf());
+        fs::create_dir_all(store.blobs_dir()).unwrap();
+        let blob = format!("sha256-{}", "a".repeat(64));
+        // A pid that cannot exist (above Linux's and macOS's pid limits).
+        let dead = format!("{blob}-partial-999999999-42");
+        let mine = format!("{blob}-partial-{}-7", std::process::id());
+        let ollamas = [
+            format!("{blob}-partial"),
+            format!("{blob}-partial-0"),
+            blob.clone(),
+        ];
+        for name in [&dead, &mine].into_iter().chain(ollamas.iter()) {
+            fs::write(store.blobs_dir().join(name), b"x").unwrap();
+        }
+        assert_eq!(store.remove_stale_temps(), 1);
+        assert!(!store.blobs_dir().join(&dead).exists());
+        assert!(
+            store.blobs_dir().join(&mine).exists(),
+            "a live process's file stays"
+        );
+        for name in &ollamas {
+            assert!(store.blobs_dir().join(name).exists(), "{name} stays");
+        }
+        assert_eq!(temp_owner("x-partial-12-34"), Some(12));
+        assert_eq!(temp_owner("x-partial-0"), None);
     }
 
     #[test]
