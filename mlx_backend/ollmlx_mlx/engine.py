@@ -41,7 +41,6 @@ from typing import Any
 import mlx.core as mx
 from mlx_lm import load
 from mlx_lm.generate import generation_stream, wired_limit
-from mlx_lm.sample_utils import make_sampler
 
 from . import constrain, facts, lanes, log, protocol, templates, vlm
 from .lanes import BatchLane, Cancelled, Kept, SoloLane
@@ -365,7 +364,6 @@ class Engine:
             self.model,
             self.parallel,
             self.eos_ids,
-            make_sampler(temp=0.0),
             checkpoints=self.prefix.budget > 0 and lanes.untrimmable(self.model),
         )
 

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import mlx.core as mx
+from mlx.utils import tree_flatten
 from mlx_lm.generate import BatchGenerator, StopSequences, generate_step
+from mlx_lm.models.cache import KVCache, RotatingKVCache, make_prompt_cache
 
 from . import vlm
 
@@ -75,16 +77,15 @@ class BatchLane:
         model: Any,
         parallel: int,
         eos_ids: set[int],
-        fallback: Callable,
         checkpoints: bool = False,
     ):
         # Models whose caches cannot (always) be trimmed get a checkpoint at the end of each
         # prompt: a later prompt that shares the prompt but renders the reply differently
         # (templates strip reasoning, re-tokenize) still reuses it.
         self.checkpoints = checkpoints
+        # Every row brings its own sampler: the generator's default (greedy) is never used.
         self.bg = BatchGenerator(
             model,
-            sampler=fallback,
             completion_batch_size=parallel,
             prefill_batch_size=min(parallel, PREFILL_BATCH),
             prefill_step_size=PREFILL_STEP_SIZE,
@@ -208,8 +209,6 @@ class SoloLane:
                 prefill_step_size=PREFILL_STEP_SIZE,
             )
         else:
-            from mlx_lm.models.cache import make_prompt_cache
-
             n = len(cached.tokens) if cached else 0
             seq.cache = cached.cache if cached else make_prompt_cache(self._model)
             if n and processors:
@@ -269,8 +268,6 @@ def _cancel_check(seq: Any) -> Callable[[int, int], None]:
 def untrimmable(model: Any) -> bool:
     """Some cache layer cannot always be trimmed (a sliding window once it wraps, recurrent
     state): prefix reuse is then exact-prefix only."""
-    from mlx_lm.models.cache import RotatingKVCache, make_prompt_cache
-
     return any(
         isinstance(c, RotatingKVCache) or not c.is_trimmable()
         for c in _layers(make_prompt_cache(model))
@@ -285,8 +282,6 @@ def _layers(cache: list[Any]) -> Iterator[Any]:
 
 def batchable(model: Any) -> bool:
     """Every cache layer can ``merge`` into a batch cache (mlx_lm.server's test at load)."""
-    from mlx_lm.models.cache import make_prompt_cache
-
     return all(hasattr(c, "merge") for c in make_prompt_cache(model))
 
 
@@ -296,9 +291,6 @@ def kv_group_size(model: Any) -> int | str:
     NotImplementedError, attention sinks raise ValueError once ``quantized_kv_start`` is
     reached (serving-performance.md §4), and a head size that no group size divides cannot be
     quantized at all. Found by prefilling one token into a fresh cache."""
-    from mlx.utils import tree_flatten
-    from mlx_lm.models.cache import KVCache, RotatingKVCache, make_prompt_cache
-
     cache = make_prompt_cache(model)
     for c in _layers(cache):
         if isinstance(c, RotatingKVCache):
