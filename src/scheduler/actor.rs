@@ -92,6 +92,14 @@ enum Room {
     Never,
 }
 
+struct Loading {
+    key: PathBuf,
+    waiters: Vec<Waiter>,
+    /// The memory its runner is counted for once loaded: the estimate and the prefix budget.
+    need: u64,
+    prefix: u64,
+}
+
 struct Actor {
     config: SchedulerConfig,
     factory: Arc<dyn RunnerFactory>,
@@ -99,10 +107,8 @@ struct Actor {
     loaded: HashMap<PathBuf, Entry>,
     /// Requests waiting for a model that is not loaded, in arrival order.
     queue: VecDeque<Waiter>,
-    /// The load in progress, the requests waiting on it, and the memory it will take (its
-    /// estimate and prefix budget), counted while it loads.
-    loading: Option<(PathBuf, Vec<Waiter>)>,
-    loading_need: (u64, u64),
+    /// The load in progress and the requests waiting on it.
+    loading: Option<Loading>,
     next_id: u64,
 }
 
@@ -119,7 +125,6 @@ pub async fn run(
         loaded: HashMap::new(),
         queue: VecDeque::new(),
         loading: None,
-        loading_need: (0, 0),
         next_id: 1,
     };
     while let Some(msg) = rx.recv().await {
@@ -172,14 +177,14 @@ impl Actor {
             }
             // Loaded with other load-time options: queue for a reload once it is idle.
         }
-        let waiting = self.queue.len() + self.loading.as_ref().map_or(0, |(_, w)| w.len());
+        let waiting = self.queue.len() + self.loading.as_ref().map_or(0, |l| l.waiters.len());
         if !state::queue_has_room(waiting, self.config.max_queue) {
             let _ = w.reply.send(Err(SchedulerError::QueueFull));
             return;
         }
         match &mut self.loading {
             // Join the load already under way for this model.
-            Some((k, waiters)) if *k == key => waiters.push(w),
+            Some(l) if l.key == key => l.waiters.push(w),
             _ => self.queue.push_back(w),
         }
         self.start_next_load();
@@ -312,13 +317,10 @@ impl Actor {
         state::pick_victim(&candidates)
     }
 
-    /// Memory counted for the loaded runners and the load under way.
+    /// Memory counted for the loaded runners (loads start one at a time, only when none is
+    /// under way, so there is never a load in progress to count here).
     fn used(&self) -> u64 {
-        let loading = self
-            .loading
-            .as_ref()
-            .map_or(0, |_| self.loading_need.0 + self.loading_need.1);
-        self.loaded.values().map(|e| e.need + e.prefix).sum::<u64>() + loading
+        self.loaded.values().map(|e| e.need + e.prefix).sum()
     }
 
     /// Makes memory for `w`'s load, in this order: shrink the MLX prefix caches of loaded
@@ -450,16 +452,21 @@ impl Actor {
                 .into_iter()
                 .partition(|o| o.model.key() == key && o.options == w.options);
             self.queue = rest.into();
-            self.loading_need = (w.need, prefix.unwrap_or(0));
             let spec = LoadSpec {
                 model: w.model.clone(),
                 num_parallel: self.config.parallel_for(&w.model),
                 options: w.options.clone(),
                 prefix_cache_bytes: prefix,
             };
+            let need = w.need;
             let mut waiters = vec![w];
             waiters.extend(same);
-            self.loading = Some((key.clone(), waiters));
+            self.loading = Some(Loading {
+                key: key.clone(),
+                waiters,
+                need,
+                prefix: prefix.unwrap_or(0),
+            });
             let (factory, tx) = (self.factory.clone(), self.tx.clone());
             tracing::info!(model = %spec.model.name, "loading model");
             // The load runs to completion even if every waiter gives up: the model is then
@@ -472,11 +479,11 @@ impl Actor {
     }
 
     fn loaded(&mut self, key: PathBuf, result: Result<Arc<dyn Runner>, RunnerError>) {
-        let waiters = match self.loading.take() {
-            Some((k, w)) if k == key => w,
+        let (waiters, need, prefix) = match self.loading.take() {
+            Some(l) if l.key == key => (l.waiters, l.need, l.prefix),
             other => {
                 self.loading = other;
-                Vec::new()
+                (Vec::new(), 0, 0)
             }
         };
         match result {
@@ -506,8 +513,8 @@ impl Actor {
                         timer_generation: 0,
                         expires_at: SystemTime::now(),
                         expiring: false,
-                        need: self.loading_need.0,
-                        prefix: self.loading_need.1,
+                        need,
+                        prefix,
                     },
                 );
                 for w in waiters {
@@ -558,8 +565,8 @@ impl Actor {
         for w in self.queue.drain(..) {
             let _ = w.reply.send(Err(SchedulerError::ShuttingDown));
         }
-        if let Some((_, waiters)) = self.loading.take() {
-            for w in waiters {
+        if let Some(l) = self.loading.take() {
+            for w in l.waiters {
                 let _ = w.reply.send(Err(SchedulerError::ShuttingDown));
             }
         }
