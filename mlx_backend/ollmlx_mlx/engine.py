@@ -86,7 +86,7 @@ class _Sequence:
     """Engine-private state of one active generation."""
 
     job: Job
-    limit: int  # most tokens this sequence may generate (num_predict and num_ctx)
+    limit: int  # most tokens this sequence may generate (num_predict, and num_ctx unless shifting)
     detok: Any
     stops: StopMatcher
     started_ns: int
@@ -101,6 +101,16 @@ class _Sequence:
     gen: Iterator | None = None  # solo lane generator
     cache: list[Any] | None = None  # solo lane, text models: the sequence's KV cache
     error: str | None = None  # set when one of its logits processors failed
+    # Context shift: the tokens the current lane row started from (the prompt, or the window
+    # kept by the last shift), how many of ``yielded`` came before that, the tokens always
+    # kept, and what the row was started with, to start the next one alike.
+    window: list[int] = field(default_factory=list)
+    base: int = 0
+    keep: int = 0
+    shifting: bool = False
+    shifts: int = 0
+    sampler: Any = None
+    processors: list[Any] = field(default_factory=list)
 
 
 class _Guarded:
@@ -121,6 +131,14 @@ class _Guarded:
         except Exception as exc:  # noqa: BLE001 - recorded, then reported for this sequence
             self._seq.error = str(exc)
         return logits
+
+    def rebase(self, window: int, generated: int) -> None:
+        """After a context shift the processors see a new history of ``window`` tokens, which
+        ends with the latest of the ``generated`` tokens so far."""
+        for processor in self._processors:
+            rebase = getattr(processor, "rebase", None)
+            if rebase is not None:
+                rebase(window, generated)
 
 
 _STOP = object()
@@ -261,7 +279,7 @@ class Engine:
             tokens = list(self.tokenizer.encode(text))
             if len(tokens) > req.num_ctx:
                 if not req.truncate:
-                    raise templates.context_error(len(tokens), req.num_ctx)
+                    raise RequestError("the input length exceeds the context length")
                 tokens = tokens[: req.num_ctx]
             if not tokens:
                 raise RequestError("an input has no tokens")
@@ -482,42 +500,59 @@ class Engine:
         return tags is not None and templates.opens_thinking(self.tokenizer, job.prompt, tags[0])
 
     def _prompt_tokens(self, job: Job) -> tuple[list[int], int]:
+        """The prompt's tokens (``context``, then the rendered prompt, then any ``prefill``),
+        fitted into num_ctx as Ollama fits it (see ``templates.fit_tokens``), and how many
+        messages were dropped to get there."""
         req = job.req
         num_ctx = req.options.num_ctx
         self._check_vocab(req.context, "context")
         budget = num_ctx - len(req.context)
-        if vlm.has_images(req.messages):
+        vision = vlm.has_images(req.messages)
+        if vision:
             if self.processor is None:
                 raise RequestError("this model does not support images")
             assert req.messages is not None
             prompts = vlm.ImagePrompts(self.processor, self.tokenizer, req.extras)
             prompts.decode_all(req.messages)
             tokens, dropped = templates.fit_messages(
-                prompts.render, req.messages, budget, num_ctx, req.truncate
+                prompts.render, req.messages, budget, req.truncate
             )
             job.vision = prompts.inputs_for(tokens)
         elif req.messages is not None:
             render = functools.partial(templates.render_tokens, self.tokenizer, extras=req.extras)
-            tokens, dropped = templates.fit_messages(
-                render, req.messages, budget, num_ctx, req.truncate
-            )
+            tokens, dropped = templates.fit_messages(render, req.messages, budget, req.truncate)
         else:
             # BOS (if the model wants one) only at the very start, never after a context.
             tokens = self.tokenizer.encode(req.prompt, add_special_tokens=not req.context)
             dropped = 0
-            if len(tokens) >= budget:
-                raise templates.context_error(len(req.context) + len(tokens), num_ctx)
         # A tokenizer can know more tokens than the model has embeddings (a template that emits
         # an added token the weights lack): refuse rather than generate from garbage.
         self._check_vocab(tokens, "prompt")
         prompt = list(req.context) + list(tokens)
         if req.prefill:
             prompt += self.tokenizer.encode(req.prefill, add_special_tokens=False)
-            if len(prompt) >= num_ctx:
-                raise templates.context_error(len(prompt), num_ctx)
         if not prompt:
             raise RequestError("the prompt is empty")
-        return prompt, dropped
+        if vision:
+            # Image tokens cannot be cut (as in Ollama, which truncates text-only prompts).
+            if len(prompt) >= num_ctx:
+                raise templates.context_error(len(prompt), num_ctx)
+            return prompt, dropped
+        keep = self._keep(prompt, req.options)
+        fitted = templates.fit_tokens(prompt, num_ctx, keep, req.truncate, req.shift)
+        if len(fitted) < len(prompt):
+            log.warning(
+                "truncating input prompt",
+                id=req.id,
+                limit=len(fitted),
+                prompt=len(prompt),
+                keep=keep,
+            )
+        return fitted, dropped
+
+    def _keep(self, prompt: list[int], opts: protocol.Options) -> int:
+        bos = getattr(self.tokenizer, "bos_token_id", None)
+        return templates.keep_count(prompt, opts.num_keep, bos, opts.num_ctx)
 
     def _check_vocab(self, tokens: list[int], name: str) -> None:
         if not tokens or max(tokens) < self.vocab_size:
@@ -542,33 +577,70 @@ class Engine:
 
     def _begin(self, job: Job, use_prefix: bool = True) -> _Sequence:
         opts = job.req.options
-        limit = opts.num_ctx - len(job.prompt)
-        if opts.num_predict > 0:  # as in Ollama's runners, 0 and negative mean "no limit"
-            limit = min(limit, opts.num_predict)
+        # Context shift (Ollama's default): a text model's generation that fills num_ctx drops
+        # half of what follows the kept tokens and goes on, up to num_predict (-1: 10 x num_ctx,
+        # Ollama's bound). Without it, generation ends at num_ctx with done_reason "length".
+        shifting = job.req.shift and self.processor is None  # vision models: no shift
+        if shifting:
+            limit = opts.num_predict if opts.num_predict > 0 else 10 * opts.num_ctx
+        else:
+            limit = opts.num_ctx - len(job.prompt)
+            if opts.num_predict > 0:  # as in Ollama's runners, 0 and negative mean "no limit"
+                limit = min(limit, opts.num_predict)
         seq = _Sequence(
             job=job,
             limit=limit,
             detok=self.tokenizer.detokenizer,  # a fresh copy on every access
             stops=StopMatcher(opts.stop),
             started_ns=time.monotonic_ns(),
+            window=job.prompt,
+            keep=self._keep(job.prompt, opts),
+            shifting=shifting,
         )
         if job.req.logprobs:
             seq.logprobs = LogprobTrail(job.req.top_logprobs, self.token_bytes)
-        sampler = sampler_for(opts, self.vocab_size)
+        seq.sampler = sampler_for(opts, self.vocab_size)
         processors = self._processors(job)
-        guarded = [_Guarded(seq, processors)] if processors else []
-        hit = self.prefix.fetch(job.prompt) if use_prefix and self.processor is None else None
-        cached = Kept(hit.cache, job.prompt[: hit.tokens]) if hit else None
-        seq.cached = hit.tokens if hit else 0
-        if self._batch is not None:
-            self._batch.add(seq, job.prompt, cached, limit, sampler, guarded)
-        else:
-            assert self._solo is not None
-            self._solo.add(seq, job.prompt, cached, limit, sampler, guarded, job.vision)
+        seq.processors = [_Guarded(seq, processors)] if processors else []
+        seq.cached = self._start_row(seq, job.prompt, limit, use_prefix)
         self._active.append(seq)
         if seq.cached:
             log.debug("prefix cache hit", id=job.req.id, cached=seq.cached, prompt=len(job.prompt))
         return seq
+
+    def _start_row(self, seq: _Sequence, prompt: list[int], limit: int, use_prefix: bool) -> int:
+        """Put ``seq`` in its lane to go on from ``prompt``; returns the prompt tokens that came
+        from the prefix cache."""
+        hit = self.prefix.fetch(prompt) if use_prefix and self.processor is None else None
+        cached = Kept(hit.cache, prompt[: hit.tokens]) if hit else None
+        if self._batch is not None:
+            self._batch.add(seq, prompt, cached, limit, seq.sampler, seq.processors)
+        else:
+            assert self._solo is not None
+            self._solo.add(seq, prompt, cached, limit, seq.sampler, seq.processors, seq.job.vision)
+        return hit.tokens if hit else 0
+
+    def _shift(self, seq: _Sequence) -> None:
+        """The sequence has filled num_ctx: start its row again from the kept tokens and the
+        latest half of the rest. The model prefills that window afresh (exact, where shifting
+        the KV cache in place would leave stale rotary positions); the sampler, processors,
+        detokenizer and stop matcher carry on as if nothing happened."""
+        opts = seq.job.req.options
+        history = seq.window + seq.yielded[seq.base :]
+        discard = templates.shift_discard(opts.num_ctx, seq.keep)
+        window = history[: seq.keep] + history[seq.keep + discard :]
+        if seq.uid is not None and self._batch is not None:
+            self._batch.remove(seq)
+        elif self._solo is not None:
+            self._solo.remove(seq)
+        seq.window, seq.base = window, len(seq.yielded)
+        seq.shifts += 1
+        for p in seq.processors:
+            p.rebase(len(window), seq.count)
+        self._start_row(seq, window, seq.limit - seq.count, use_prefix=True)
+        log.debug(
+            "context shift", id=seq.job.req.id, kept=seq.keep, discarded=discard, window=len(window)
+        )
 
     def _processors(self, job: Job) -> list[Callable[[mx.array, mx.array], mx.array]]:
         """Penalties, then the ``format`` constraint last, so a masked token stays at -inf."""
@@ -616,6 +688,11 @@ class Engine:
             self._finish(seq, "stop", stopped_by_string=True, kept=kept)
         elif seq.count >= seq.limit or ended:
             self._finish(seq, "length", kept=kept)
+        elif (
+            seq.shifting
+            and len(seq.window) + len(seq.yielded) - seq.base >= seq.job.req.options.num_ctx
+        ):
+            self._shift(seq)
 
     def _emit(self, seq: _Sequence, text: str, final: bool = False) -> None:
         """Send ``text`` with the logprobs of the tokens it completes. ``final``: also send

@@ -30,6 +30,7 @@ class Options:
     protocol bug shows up as a clear 400 instead of a confusing failure deep in MLX.
     """
 
+    num_keep: int = 4
     num_predict: int = -1
     temperature: float = 0.8
     top_k: int = 40
@@ -87,6 +88,7 @@ class CompletionRequest:
     context: list[int]
     options: Options
     truncate: bool = True
+    shift: bool = True  # context shift when generation reaches num_ctx
     return_context: bool = False
     ignored_options: list[str] = field(default_factory=list)
     extras: ChatExtras = field(default_factory=ChatExtras)
@@ -163,6 +165,7 @@ def parse_completion(body: Any) -> CompletionRequest:
         context=parse_tokens(body.get("context") or [], "context"),
         options=options,
         truncate=_bool(body, "truncate", True),
+        shift=_bool(body, "shift", True),
         return_context=_bool(body, "return_context", False),
         ignored_options=ignored,
         extras=parse_extras(body),

@@ -106,51 +106,87 @@ def opens_thinking(tokenizer: Any, prompt: list[int], open_tag: str) -> bool:
     return tail.rstrip().endswith(open_tag)
 
 
+# Ollama's refusals of a prompt that does not fit num_ctx (llm/llama_server.go): with
+# ``truncate: false`` the runner's own (llama-server's text), with ``shift: false`` Ollama's.
+NO_SHIFT = (
+    "the prompt is longer than the context length currently available to the model; shorten "
+    "the prompt, adjust the context length in settings, or use a model with a longer context "
+    "length"
+)
+
+
 def context_error(total: int, num_ctx: int) -> RequestError:
-    """The 400 for a prompt that leaves no room to generate (same prefix in both cases)."""
-    if total > num_ctx:
-        detail = f"{total} tokens > num_ctx {num_ctx}"
-    else:
-        detail = f"{total} tokens, num_ctx {num_ctx} leaves no room to generate"
-    return RequestError(f"the input length exceeds the context length ({detail})")
+    """The 400 for a prompt that leaves no room to generate, with ``truncate: false``."""
+    return RequestError(
+        f"request ({total} tokens) exceeds the available context size ({num_ctx} tokens), "
+        "try increasing it"
+    )
 
 
 def fit_messages(
     render: Callable[[list[dict[str, Any]]], list[int]],
     messages: list[dict[str, Any]],
     budget: int,
-    num_ctx: int,
     truncate: bool,
 ) -> tuple[list[int], int]:
-    """Render ``messages`` into fewer than ``budget`` tokens; returns ``(tokens, dropped)``.
+    """Render ``messages``, dropping the oldest while they do not fit ``budget`` tokens (num_ctx
+    less any ``context`` tokens put before them); returns ``(tokens, dropped)``.
 
-    Per the protocol, the oldest messages that are neither ``system`` nor the last message are
-    dropped until the prompt fits (at least one token of room must remain to generate). Dropping
-    more messages never makes a prompt longer, so the smallest number to drop is found by binary
-    search: O(log n) renders instead of one per message, which matters for long agent chats.
-    ``budget`` is num_ctx minus any ``context`` tokens placed before the prompt.
+    With ``truncate``, the oldest messages that are neither ``system`` nor the last are dropped
+    until the prompt is shorter than ``budget`` (at least one token of room must remain); if
+    even dropping all of them is not enough, the shortest rendering is returned and
+    ``fit_tokens`` cuts it. Dropping more messages never makes a prompt longer, so the smallest
+    number to drop is found by binary search: O(log n) renders instead of one per message.
     """
     tokens = render(messages)
-    if len(tokens) < budget:
+    if len(tokens) < budget or not truncate:
         return tokens, 0
     droppable = [i for i, m in enumerate(messages[:-1]) if m["role"] != "system"]
-    if not truncate or not droppable:
-        raise context_error(num_ctx - budget + len(tokens), num_ctx)
 
     def without_oldest(k: int) -> list[dict[str, Any]]:
         gone = set(droppable[:k])
         return [m for i, m in enumerate(messages) if i not in gone]
 
     lo, hi = 1, len(droppable)
-    best: tuple[list[int], int] | None = None
-    shortest = tokens
+    best = (tokens, 0)
     while lo <= hi:
         mid = (lo + hi) // 2
         candidate = render(without_oldest(mid))
         if len(candidate) < budget:
             best, hi = (candidate, mid), mid - 1
         else:
-            shortest, lo = candidate, mid + 1
-    if best is None:
-        raise context_error(num_ctx - budget + len(shortest), num_ctx)
+            lo = mid + 1
+    if len(best[0]) >= budget and droppable:
+        best = (render(without_oldest(len(droppable))), len(droppable))
     return best
+
+
+def keep_count(prompt: list[int], num_keep: int, bos: int | None, num_ctx: int) -> int:
+    """Tokens kept at the start on truncation and context shift: ``num_keep`` (-1: the whole
+    prompt) plus the BOS token when the prompt starts with one, as Ollama counts them."""
+    keep = len(prompt) if num_keep < 0 else num_keep
+    if bos is not None and prompt and prompt[0] == bos:
+        keep += 1
+    return max(0, min(keep, num_ctx - 1))
+
+
+def shift_discard(num_ctx: int, keep: int) -> int:
+    """Tokens a context shift drops after the kept ones: half of the rest (llama.cpp's and
+    Ollama's first shift), at least one."""
+    return max((num_ctx - keep) // 2, 1)
+
+
+def fit_tokens(
+    prompt: list[int], num_ctx: int, keep: int, truncate: bool, shift: bool
+) -> list[int]:
+    """``prompt`` when it leaves room to generate; otherwise cut as Ollama cuts it: the first
+    ``keep`` tokens and the end, freeing half of the rest of the context for the reply (as a
+    context shift would), or refused with Ollama's texts when ``truncate``/``shift`` is off."""
+    if len(prompt) < num_ctx:
+        return prompt
+    if not truncate:
+        raise context_error(len(prompt), num_ctx)
+    if not shift:
+        raise RequestError(NO_SHIFT)
+    limit = num_ctx - shift_discard(num_ctx, keep)
+    return prompt[:keep] + prompt[keep + len(prompt) - limit :]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 from conftest import Runner, chat, done_of, text_of
@@ -89,29 +90,145 @@ def test_stop_string_across_tokens_is_never_emitted(runner: Runner) -> None:
     assert done["eval_count"] < n
 
 
-def test_num_ctx_bounds_prompt_plus_generation(runner: Runner) -> None:
+def test_num_ctx_bounds_prompt_plus_generation_without_shift(runner: Runner) -> None:
     prompt_tokens = runner.complete(chat("Hello", num_predict=1))[0]["prompt_tokens"]
-    done = done_of(runner.complete(chat("Hello", num_predict=-1, num_ctx=prompt_tokens + 5)))
+    num_ctx = prompt_tokens + 5
+    req = chat("Hello", num_predict=-1, num_ctx=num_ctx)
+    done = done_of(runner.complete({**req, "shift": False}))
     assert done["done_reason"] == "length"
     assert done["eval_count"] == 5
     assert done["prompt_eval_count"] + done["eval_count"] == prompt_tokens + 5
+    # With the shift (the default), num_predict -1 is bounded at 10 x num_ctx, as in Ollama.
+    done = done_of(runner.complete(req))
+    assert (done["eval_count"], done["done_reason"]) == (10 * num_ctx, "length")
 
 
-def test_prompt_longer_than_num_ctx_is_400(runner: Runner) -> None:
+NO_SHIFT = (
+    "the prompt is longer than the context length currently available to the model; shorten "
+    "the prompt, adjust the context length in settings, or use a model with a longer context "
+    "length"
+)
+
+
+def tokens_of(runner: Runner, text: str) -> list[int]:
+    """``text`` as a raw prompt is tokenized: with the BOS, if the tokenizer adds one."""
+    status, body = runner.post("/v1/tokenize", {"text": text, "add_special": True})
+    assert status == 200, body
+    return body["tokens"]
+
+
+def test_over_long_prompt_is_refused_with_ollamas_texts_when_truncate_or_shift_is_off(
+    runner: Runner,
+) -> None:
     long_text = "the quick brown fox " * 20
-    for body in (
-        {"prompt": long_text, "options": {"num_ctx": 16}},
-        {"messages": [{"role": "user", "content": long_text}], "options": {"num_ctx": 16}},
-        {
-            "messages": [{"role": "user", "content": "a"}, {"role": "user", "content": long_text}],
-            "options": {"num_ctx": 16},
-            "truncate": False,
-        },
+    n = len(tokens_of(runner, long_text))
+    for input in (
+        {"prompt": long_text},
+        {"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": long_text}]},
     ):
-        status, err = runner.post("/v1/completion", body)
+        status, err = runner.post(
+            "/v1/completion", {**input, "options": {"num_ctx": 16}, "truncate": False}
+        )
         assert status == 400
-        assert err["error"].startswith("the input length exceeds the context length (")
-        assert "> num_ctx 16)" in err["error"]
+        assert err["error"].startswith("request (")
+        assert err["error"].endswith(
+            " tokens) exceeds the available context size (16 tokens), try increasing it"
+        )
+        assert int(err["error"].split()[1][1:]) >= n
+        status, err = runner.post(
+            "/v1/completion", {**input, "options": {"num_ctx": 16}, "shift": False}
+        )
+        assert (status, err) == (400, {"error": NO_SHIFT})
+
+
+def test_over_long_prompt_keeps_num_keep_tokens_and_the_end(runner: Runner) -> None:
+    """Ollama's cut: the first num_keep tokens (plus BOS) and the end, leaving half of the rest
+    of the context free, so generation has room before its first shift."""
+    text = " ".join(f"word{i}" for i in range(60))
+    full = tokens_of(runner, text)
+    # num_keep counts the tokens after the BOS, if the tokenizer adds one.
+    starts_with_bos = len(tokens_of(runner, "")) == 1
+    for num_ctx, num_keep in ((32, 4), (32, 0), (40, 10)):
+        keep = num_keep + (1 if starts_with_bos else 0)
+        limit = num_ctx - max((num_ctx - keep) // 2, 1)
+        events = runner.complete(
+            {
+                "prompt": text,
+                "return_context": True,
+                "options": {
+                    "temperature": 0,
+                    "num_predict": 2,
+                    "num_ctx": num_ctx,
+                    "num_keep": num_keep,
+                },
+            }
+        )
+        assert events[0]["prompt_tokens"] == limit
+        context = done_of(events)["context"]
+        assert context[:limit] == full[:keep] + full[len(full) - (limit - keep) :]
+    logged = [r for r in runner.log_lines() if r["msg"] == "truncating input prompt"]
+    assert logged and logged[-1]["prompt"] == len(full)
+
+
+def test_generation_past_num_ctx_shifts_the_context_exactly(runner: Runner) -> None:
+    """Generation that fills num_ctx goes on (shift, Ollama's default): after each shift the
+    model continues exactly as a fresh greedy run from the kept window would; ``shift: false``
+    stops at num_ctx with done_reason "length"."""
+    text = "Once upon a time there was a tiny model"
+    prompt = tokens_of(runner, text)
+    num_ctx, num_keep = len(prompt) + 12, 4
+    opts = {"temperature": 0, "num_ctx": num_ctx, "num_keep": num_keep}
+    events = runner.complete(
+        {"prompt": text, "return_context": True, "options": {**opts, "num_predict": 40}}
+    )
+    done = done_of(events)
+    assert (done["eval_count"], done["done_reason"]) == (40, "length")
+    generated = done["context"][len(prompt) :]
+    assert len(generated) == 40
+    # The first shift comes when prompt + generated fills num_ctx.
+    k = num_ctx - len(prompt)
+    history = prompt + generated[:k]
+    keep = num_keep + len(tokens_of(runner, ""))  # and the BOS, if the tokenizer adds one
+    discard = max((num_ctx - keep) // 2, 1)
+    window = history[:keep] + history[keep + discard :]
+    after = len(window)
+    # Greedy from the window alone, with no shift (it fits): the same next tokens.
+    fresh = runner.complete(
+        {
+            "prompt": "",
+            "context": window,
+            "return_context": True,
+            "options": {**opts, "num_ctx": 4096, "num_predict": num_ctx - after},
+        }
+    )
+    assert done_of(fresh)["context"][after:] == generated[k : k + num_ctx - after]
+    stopped = done_of(
+        runner.complete({"prompt": text, "shift": False, "options": {**opts, "num_predict": 40}})
+    )
+    assert (stopped["eval_count"], stopped["done_reason"]) == (k, "length")
+
+
+def test_constrained_output_stays_valid_across_a_context_shift(runner: Runner) -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "name": {"enum": ["alpha beta gamma delta epsilon zeta eta theta"]},
+            "n": {"type": "integer", "minimum": 0, "maximum": 9},
+        },
+        "required": ["name", "n"],
+    }
+    req = chat("Give me JSON", num_predict=200, num_ctx=0)
+    prompt_tokens = runner.complete(chat("Give me JSON", num_predict=1))[0]["prompt_tokens"]
+    req["options"]["num_ctx"] = prompt_tokens + 6
+    req["format"] = schema
+    req["logprobs"] = True
+    events = runner.complete(req)
+    done = done_of(events)
+    assert done["done_reason"] == "stop"
+    assert done["eval_count"] > 6  # it went past num_ctx: at least one shift
+    value = json.loads(text_of(events))
+    assert value["name"] == schema["properties"]["name"]["enum"][0]
+    assert 0 <= value["n"] <= 9
 
 
 def test_truncation_drops_oldest_non_system_messages(runner: Runner) -> None:

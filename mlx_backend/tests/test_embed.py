@@ -84,9 +84,7 @@ def test_truncate_false_rejects_a_long_input(runner: Runner) -> None:
     text = "the quick brown fox jumps over the lazy dog"
     n = len(tokens(runner, text))
     status, err = runner.post("/v1/embed", {"input": [text], "truncate": False, "num_ctx": n - 1})
-    assert status == 400
-    assert err["error"].startswith("the input length exceeds the context length")
-    assert f"{n} tokens > num_ctx {n - 1}" in err["error"]
+    assert (status, err) == (400, {"error": "the input length exceeds the context length"})
 
 
 @pytest.mark.parametrize(

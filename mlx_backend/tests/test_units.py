@@ -15,7 +15,7 @@ from ollmlx_mlx.protocol import (
     start_event,
 )
 from ollmlx_mlx.stops import StopMatcher
-from ollmlx_mlx.templates import fit_messages
+from ollmlx_mlx.templates import fit_messages, fit_tokens, keep_count
 
 
 def feed_all(matcher: StopMatcher, pieces: list[str]) -> tuple[str, bool]:
@@ -113,24 +113,39 @@ def conversation(n_turns: int) -> list[dict]:
 
 def test_fit_messages_keeps_everything_that_fits() -> None:
     msgs = conversation(3)
-    assert fit_messages(fake_render, msgs, budget=43, num_ctx=43, truncate=True) == ([0] * 42, 0)
+    assert fit_messages(fake_render, msgs, budget=43, truncate=True) == ([0] * 42, 0)
 
 
 def test_fit_messages_drops_the_fewest_oldest_non_system() -> None:
     msgs = conversation(7)  # system + 7 turns = 82 tokens
-    tokens, dropped = fit_messages(fake_render, msgs, budget=50, num_ctx=50, truncate=True)
+    tokens, dropped = fit_messages(fake_render, msgs, budget=50, truncate=True)
     assert dropped == 4 and len(tokens) == 42  # system + the last 3 turns + prompt
 
 
-def test_fit_messages_errors_when_nothing_can_be_dropped() -> None:
-    with pytest.raises(RequestError, match=r"\(42 tokens > num_ctx 30\)"):
-        fit_messages(fake_render, conversation(3), budget=30, num_ctx=30, truncate=False)
-    # Even with every droppable message gone (system + last = 22), 20 tokens are too few.
-    with pytest.raises(RequestError, match=r"\(22 tokens > num_ctx 20\)"):
-        fit_messages(fake_render, conversation(5), budget=20, num_ctx=20, truncate=True)
-    # A prompt exactly num_ctx long leaves no room to generate.
-    with pytest.raises(RequestError, match="no room to generate"):
-        fit_messages(fake_render, conversation(1), budget=22, num_ctx=22, truncate=True)
+def test_fit_messages_leaves_what_dropping_cannot_fit_to_fit_tokens() -> None:
+    # Without truncate nothing is dropped; fit_tokens refuses it with llama-server's text.
+    assert fit_messages(fake_render, conversation(3), budget=30, truncate=False) == ([0] * 42, 0)
+    with pytest.raises(RequestError, match=r"^request \(42 tokens\) exceeds the available context"):
+        fit_tokens([0] * 42, 30, keep=4, truncate=False, shift=True)
+    # Every droppable message gone (system + last = 22 tokens) is still too long for 20: the
+    # shortest rendering comes back, and fit_tokens cuts it or refuses it.
+    assert fit_messages(fake_render, conversation(5), budget=20, truncate=True) == ([0] * 22, 4)
+    with pytest.raises(RequestError, match="^the prompt is longer than the context length"):
+        fit_tokens([0] * 22, 20, keep=4, truncate=True, shift=False)
+
+
+def test_fit_tokens_keeps_num_keep_and_the_end() -> None:
+    prompt = list(range(100))
+    assert fit_tokens(prompt[:31], 32, keep=4, truncate=False, shift=False) == prompt[:31]
+    # 32 - (32 - 4) // 2 = 18 tokens: the first 4 and the last 14.
+    assert fit_tokens(prompt, 32, keep=4, truncate=True, shift=True) == prompt[:4] + prompt[86:]
+    # A prompt exactly num_ctx long leaves no room to generate: it is cut too.
+    assert len(fit_tokens(prompt[:32], 32, keep=0, truncate=True, shift=True)) == 16
+    # keep is at most num_ctx - 1, and one token is always freed.
+    assert fit_tokens(prompt, 8, keep=7, truncate=True, shift=True) == prompt[:7]
+    assert keep_count([9, 1, 2], num_keep=4, bos=9, num_ctx=32) == 5
+    assert keep_count([1, 2, 3], num_keep=-1, bos=9, num_ctx=32) == 3
+    assert keep_count([1] * 50, num_keep=-1, bos=None, num_ctx=32) == 31
 
 
 def test_capabilities_from_template() -> None:
