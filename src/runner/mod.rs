@@ -25,6 +25,8 @@ use std::sync::Arc;
 /// Sampling and length options, fully resolved (request over model over defaults) and validated.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SamplingOptions {
+    /// Tokens kept at the start when a prompt is cut or the context shifts (after the BOS).
+    pub num_keep: i64,
     pub num_predict: i64,
     pub temperature: f64,
     pub top_k: i64,
@@ -37,6 +39,32 @@ pub struct SamplingOptions {
     pub presence_penalty: f64,
     pub frequency_penalty: f64,
     pub num_ctx: u64,
+}
+
+/// What an image is taken to cost when fitting a chat into `num_ctx` (Ollama's figure): the real
+/// cost is known only once the runner has read the image.
+pub const IMAGE_TOKENS: usize = 768;
+
+/// Ollama's refusal of a prompt that does not fit when `shift` is off (llm/llama_server.go).
+pub const NO_SHIFT: &str = "the prompt is longer than the context length currently available to the model; shorten the prompt, adjust the context length in settings, or use a model with a longer context length";
+
+/// llama-server's refusal of a prompt that does not fit, which Ollama passes on when
+/// `truncate` is off (both runners answer it).
+pub fn exceeds_context(tokens: usize, num_ctx: u64) -> String {
+    format!(
+        "request ({tokens} tokens) exceeds the available context size ({num_ctx} tokens), try increasing it"
+    )
+}
+
+/// Ollama's cut of an over-long prompt: the first `keep` tokens and the end, freeing half of
+/// the rest of the context for the reply (as its first context shift would). `keep` counts the
+/// BOS; it is at most `num_ctx - 1`.
+pub fn cut_prompt<T: Clone>(prompt: &[T], num_ctx: usize, keep: usize) -> Vec<T> {
+    let keep = keep.min(num_ctx.saturating_sub(1));
+    let limit = num_ctx - ((num_ctx - keep) / 2).max(1);
+    let mut out = prompt[..keep].to_vec();
+    out.extend_from_slice(&prompt[prompt.len() - (limit - keep)..]);
+    out
 }
 
 /// What to generate from.
@@ -56,8 +84,12 @@ pub struct CompletionRequest {
     /// Tokens put before the prompt (Ollama's deprecated `context`).
     pub context: Option<Vec<i64>>,
     pub options: SamplingOptions,
-    /// Drop old messages to fit `num_ctx` instead of refusing the request.
+    /// Fit an over-long prompt into `num_ctx` (drop old messages, then cut tokens, keeping
+    /// `num_keep` and the end) instead of refusing the request.
     pub truncate: bool,
+    /// When generation fills `num_ctx`, drop half of the context after `num_keep` and go on
+    /// (a context shift) instead of ending with `length`.
+    pub shift: bool,
     /// Return prompt + output tokens in the final event (generate's `context`).
     pub return_context: bool,
     /// Tool definitions for the chat template (messages input only).
@@ -92,6 +124,7 @@ impl CompletionRequest {
             context: None,
             options,
             truncate: true,
+            shift: true,
             return_context: false,
             tools: Vec::new(),
             template_kwargs: serde_json::Map::new(),
@@ -283,5 +316,23 @@ impl RunnerFactory for DispatchFactory {
             crate::store::format::Format::Mlx(_) => self.mlx.start(spec).await,
             crate::store::format::Format::Gguf(_) => self.gguf.start(spec).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod cut_tests {
+    use super::cut_prompt;
+
+    #[test]
+    fn cut_keeps_the_start_and_frees_half_of_the_rest() {
+        let prompt: Vec<u32> = (0..100).collect();
+        // 32 - (32 - 4) / 2 = 18 tokens: the first 4 and the last 14.
+        let cut = cut_prompt(&prompt, 32, 4);
+        assert_eq!(cut[..4], prompt[..4]);
+        assert_eq!(cut[4..], prompt[86..]);
+        // A prompt exactly num_ctx long is cut too: it leaves no room to generate.
+        assert_eq!(cut_prompt(&prompt[..32], 32, 0).len(), 16);
+        // keep is at most num_ctx - 1, and at least one token is freed.
+        assert_eq!(cut_prompt(&prompt, 8, 100), prompt[..7]);
     }
 }

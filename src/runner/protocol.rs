@@ -57,6 +57,7 @@ pub struct CompletionBody<'a> {
     pub context: Option<&'a [i64]>,
     pub options: &'a SamplingOptions,
     pub truncate: bool,
+    pub shift: bool,
     pub return_context: bool,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     pub tools: &'a [serde_json::Value],
@@ -93,6 +94,7 @@ impl<'a> CompletionBody<'a> {
             context: r.context.as_deref(),
             options: &r.options,
             truncate: r.truncate,
+            shift: r.shift,
             return_context: r.return_context,
             tools: &r.tools,
             template_kwargs: &r.template_kwargs,
@@ -254,6 +256,7 @@ mod tests {
             "r1".into(),
             PromptInput::Raw("hello".into()),
             SamplingOptions {
+                num_keep: 4,
                 num_predict: 5,
                 temperature: 0.0,
                 top_k: 40,

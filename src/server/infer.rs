@@ -7,7 +7,9 @@ use super::error::ServerError;
 use super::state::AppState;
 use crate::api::{KeepAlive, Logprob, Message, Metrics, Options, Think, ToolCall, ToolChoice};
 use crate::output::OutputParser;
-use crate::runner::{CompletionRequest, LoadOptions, PromptInput, RunnerEvent, SamplingOptions};
+use crate::runner::{
+    CompletionRequest, LoadOptions, PromptInput, RunnerEvent, SamplingOptions, IMAGE_TOKENS,
+};
 use crate::store::{LocalModel, ModelConfig};
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
@@ -66,6 +68,8 @@ pub struct Job {
     pub options: Options,
     pub keep_alive: Option<KeepAlive>,
     pub truncate: bool,
+    /// Context shift when generation fills `num_ctx` (Ollama's `shift`, default true).
+    pub shift: bool,
     pub return_context: bool,
     /// When the HTTP request arrived (for `total_duration`).
     pub started: Instant,
@@ -95,6 +99,7 @@ impl Job {
             options,
             keep_alive: None,
             truncate: true,
+            shift: true,
             return_context: false,
             started,
             tools: Vec::new(),
@@ -132,48 +137,72 @@ fn prepare(
 
 /// Runs a completion.
 pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError> {
-    let job_config = job.model.config.clone();
     let (plan, o, load) = prepare(state, &job)?;
     let num_ctx = load.num_ctx;
     let lease = state
         .scheduler
-        .acquire(job.model, job.keep_alive, load)
+        .acquire(job.model.clone(), job.keep_alive, load)
         .await?;
-    let options = SamplingOptions {
-        num_predict: o.num_predict.unwrap_or(-1),
-        temperature: o.temperature.unwrap_or(0.8),
-        top_k: o.top_k.unwrap_or(40),
-        top_p: o.top_p.unwrap_or(0.9),
-        min_p: o.min_p.unwrap_or(0.0),
-        seed: o.seed.unwrap_or(-1),
-        stop: o.stop.unwrap_or_default(),
-        repeat_penalty: o.repeat_penalty.unwrap_or(1.0),
-        repeat_last_n: o.repeat_last_n.unwrap_or(64),
-        presence_penalty: o.presence_penalty.unwrap_or(0.0),
-        frequency_penalty: o.frequency_penalty.unwrap_or(0.0),
-        num_ctx,
+    let started = job.started;
+    let req = completion_request(lease.runner.as_ref(), job, &plan, &o, num_ctx).await?;
+    let events = lease.runner.completion(req).await?;
+    let mut pieces = Pieces {
+        parser: OutputParser::new(&plan.spec, false),
+        spec: plan.spec,
+        prefill: plan.prefill,
+        started,
+        load_duration: lease.load_duration.as_nanos() as u64,
     };
-    let id = format!(
-        "r{}",
-        NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    );
+    let stream = events.flat_map(move |ev| {
+        // The lease lives exactly as long as this stream.
+        let _hold = &lease;
+        futures_util::stream::iter(pieces.take(ev))
+    });
+    Ok(until_shutdown(stream.boxed(), state.shutdown.clone()))
+}
+
+/// The sampling options of a request whose options are resolved down to Ollama's defaults
+/// ([`Options::ollama_defaults`], the one place they are written), so every field is set.
+fn sampling_options(o: &Options, num_ctx: u64) -> SamplingOptions {
+    let o = o.clone().or(&Options::ollama_defaults());
+    SamplingOptions {
+        num_keep: o.num_keep.unwrap_or_default(),
+        num_predict: o.num_predict.unwrap_or_default(),
+        temperature: o.temperature.unwrap_or_default(),
+        top_k: o.top_k.unwrap_or_default(),
+        top_p: o.top_p.unwrap_or_default(),
+        min_p: o.min_p.unwrap_or_default(),
+        seed: o.seed.unwrap_or_default(),
+        stop: o.stop.unwrap_or_default(),
+        repeat_penalty: o.repeat_penalty.unwrap_or_default(),
+        repeat_last_n: o.repeat_last_n.unwrap_or_default(),
+        presence_penalty: o.presence_penalty.unwrap_or_default(),
+        frequency_penalty: o.frequency_penalty.unwrap_or_default(),
+        num_ctx,
+    }
+}
+
+/// The runner's request: the prompt (messages, or the text an Ollama Go TEMPLATE layer renders
+/// them to, here), the resolved options and the plan's constraint, tools and thinking.
+async fn completion_request(
+    runner: &dyn crate::runner::Runner,
+    job: Job,
+    plan: &super::plan::Plan,
+    o: &Options,
+    num_ctx: u64,
+) -> Result<CompletionRequest, ServerError> {
+    let config = &job.model.config;
     let mut images = job.images;
     let input = match job.input {
         PromptInput::Messages(m) => {
-            let m = with_model_messages(&job_config, m);
-            match &job_config.template {
+            let m = with_model_messages(config, m);
+            match &config.template {
                 // An Ollama TEMPLATE layer: rendered here, in Go-template semantics.
                 Some(t) => {
                     let think = super::plan::go_think(plan.think.as_ref());
-                    let rendered = render_go(
-                        lease.runner.as_ref(),
-                        t,
-                        m,
-                        (&job.tools, &think),
-                        num_ctx,
-                        job.truncate,
-                    )
-                    .await?;
+                    let rendered =
+                        render_go(runner, t, m, (&job.tools, &think), num_ctx, job.truncate)
+                            .await?;
                     images = rendered.images.into_iter().map(|i| i.data).collect();
                     PromptInput::Raw(rendered.prompt)
                 }
@@ -182,41 +211,55 @@ pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError>
         }
         raw => raw,
     };
-    let mut req = CompletionRequest::new(id, input, options);
-    req.images = images;
-    req.context = job.context;
-    req.truncate = job.truncate;
-    req.return_context = job.return_context;
-    req.tools = job.tools;
-    req.template_kwargs = plan.template_kwargs;
-    req.format = plan.format;
-    req.constrain_after = plan.constrain_after;
-    req.logprobs = job.logprobs;
-    req.think_tags = plan.spec.think.clone();
-    req.keep_markers = plan.spec.markers();
-    req.prefill = plan.prefill.clone();
-    let events = lease.runner.completion(req).await?;
-    let load_duration = lease.load_duration.as_nanos() as u64;
-    let started = job.started;
-    let shutdown = state.shutdown.clone();
-    let spec = plan.spec;
-    let prefill = plan.prefill;
-    let mut parser: Option<OutputParser> = None;
-    let pieces = events.flat_map(move |ev| {
-        // The lease lives exactly as long as this stream.
-        let _hold = &lease;
-        let parser = parser.get_or_insert_with(|| OutputParser::new(&spec, false));
-        let out: Vec<Result<Piece, ServerError>> = match ev {
+    Ok(CompletionRequest {
+        id: format!(
+            "r{}",
+            NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ),
+        input,
+        context: job.context,
+        options: sampling_options(o, num_ctx),
+        truncate: job.truncate,
+        shift: job.shift,
+        return_context: job.return_context,
+        tools: job.tools,
+        template_kwargs: plan.template_kwargs.clone(),
+        format: plan.format.clone(),
+        constrain_after: plan.constrain_after.clone(),
+        logprobs: job.logprobs,
+        think_tags: plan.spec.think.clone(),
+        keep_markers: plan.spec.markers(),
+        prefill: plan.prefill.clone(),
+        images,
+    })
+}
+
+/// Turns runner events into [`Piece`]s: output split into content, thinking and tool calls by
+/// the model's output parser, and the final metrics.
+struct Pieces {
+    parser: OutputParser,
+    spec: crate::output::OutputSpec,
+    /// The given start of the reply (a forced call's marker): part of what the model said.
+    prefill: Option<String>,
+    started: Instant,
+    load_duration: u64,
+}
+
+impl Pieces {
+    fn take(
+        &mut self,
+        ev: Result<RunnerEvent, crate::runner::RunnerError>,
+    ) -> Vec<Result<Piece, ServerError>> {
+        match ev {
             Ok(RunnerEvent::Start { thinking, .. }) => {
-                *parser = OutputParser::new(&spec, thinking);
-                // The given start of the reply is part of what the model said.
-                if let Some(p) = &prefill {
-                    let _ = parser.feed(p);
+                self.parser = OutputParser::new(&self.spec, thinking);
+                if let Some(p) = &self.prefill {
+                    let _ = self.parser.feed(p);
                 }
                 Vec::new()
             }
             Ok(RunnerEvent::Chunk { content, logprobs }) => {
-                let p = parser.feed(&content);
+                let p = self.parser.feed(&content);
                 let d = Delta {
                     content: p.content,
                     thinking: p.thinking,
@@ -234,38 +277,38 @@ pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError>
                     "generation was cancelled because the model runner is stopping".into(),
                 ))]
             }
-            Ok(RunnerEvent::Done(d)) => {
-                let p = parser.finish();
-                let rest = Delta {
-                    content: p.content,
-                    thinking: p.thinking,
-                    tool_calls: p.tool_calls,
-                    logprobs: Vec::new(),
-                };
-                let mut out = Vec::new();
-                if !rest.is_empty() {
-                    out.push(Ok(Piece::Delta(rest)));
-                }
-                out.push(Ok(Piece::Done(DoneInfo {
-                    done_reason: d.done_reason,
-                    metrics: Metrics {
-                        total_duration: started.elapsed().as_nanos() as u64,
-                        load_duration,
-                        prompt_eval_count: d.prompt_eval_count,
-                        prompt_eval_duration: d.prompt_eval_duration,
-                        eval_count: d.eval_count,
-                        eval_duration: d.eval_duration,
-                    },
-                    context: d.context,
-                    stop_sequence: d.stop_sequence,
-                })));
-                out
-            }
+            Ok(RunnerEvent::Done(d)) => self.done(d),
             Err(e) => vec![Err(ServerError::Runner(e))],
+        }
+    }
+
+    fn done(&mut self, d: crate::runner::Done) -> Vec<Result<Piece, ServerError>> {
+        let p = self.parser.finish();
+        let rest = Delta {
+            content: p.content,
+            thinking: p.thinking,
+            tool_calls: p.tool_calls,
+            logprobs: Vec::new(),
         };
-        futures_util::stream::iter(out)
-    });
-    Ok(until_shutdown(pieces.boxed(), shutdown))
+        let mut out = Vec::new();
+        if !rest.is_empty() {
+            out.push(Ok(Piece::Delta(rest)));
+        }
+        out.push(Ok(Piece::Done(DoneInfo {
+            done_reason: d.done_reason,
+            metrics: Metrics {
+                total_duration: self.started.elapsed().as_nanos() as u64,
+                load_duration: self.load_duration,
+                prompt_eval_count: d.prompt_eval_count,
+                prompt_eval_duration: d.prompt_eval_duration,
+                eval_count: d.eval_count,
+                eval_duration: d.eval_duration,
+            },
+            context: d.context,
+            stop_sequence: d.stop_sequence,
+        })));
+        out
+    }
 }
 
 /// The number of prompt tokens a chat job would read: rendered as `run` renders it (the model's
@@ -334,10 +377,6 @@ async fn render_go(
     }
     prompt::chat_prompt(&tmpl, &messages, tools, think, None).map_err(failed)
 }
-
-/// What an image is taken to cost when fitting a chat into `num_ctx` (Ollama's figure): the real
-/// cost is known only once the runner has read the image.
-pub const IMAGE_TOKENS: usize = 768;
 
 /// Puts the model's own SYSTEM and MESSAGE layers around a request's messages, as Ollama does:
 /// the request's leading system messages (else the model's SYSTEM), then the model's messages,

@@ -63,10 +63,13 @@ fn a_huge_gguf_prompt_costs_the_daemon_a_bounded_multiple_of_its_size() {
         let (st, body) = post_text(
             &s,
             "/api/generate",
-            json!({"model": "tiny-gguf", "prompt": prompt, "raw": raw, "stream": false}),
+            json!({"model": "tiny-gguf", "prompt": prompt, "raw": raw, "stream": false, "truncate": false}),
         );
         assert_eq!(st, 400, "{body}");
-        assert!(body.contains("exceeds the context length"), "{body}");
+        assert!(
+            body.contains("exceeds the available context size"),
+            "{body}"
+        );
         let grew = peak_rss(s.pid()).saturating_sub(before);
         let report = format!(
             "raw={raw}: peak RSS grew {} MiB for a {} MiB prompt ({body})",

@@ -3,6 +3,7 @@
 
 mod agent;
 mod cli;
+mod context;
 mod gguf;
 mod hardening;
 mod harmony;

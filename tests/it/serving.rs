@@ -138,7 +138,7 @@ fn context_limit_stops_with_length_and_overlong_prompts_are_400() {
     let v: Value = s
         .post(
             "/api/generate",
-            json!({"model": TINY, "prompt": "hi", "raw": true, "stream": false,
+            json!({"model": TINY, "prompt": "hi", "raw": true, "stream": false, "shift": false,
             "options": {"num_ctx": 24, "num_predict": 100, "temperature": 0}}),
         )
         .json()
@@ -151,7 +151,7 @@ fn context_limit_stops_with_length_and_overlong_prompts_are_400() {
     let long = "word ".repeat(200);
     let r = s.post(
         "/api/generate",
-        json!({"model": TINY, "prompt": long, "raw": true, "options": {"num_ctx": 64}}),
+        json!({"model": TINY, "prompt": long, "raw": true, "truncate": false, "options": {"num_ctx": 64}}),
     );
     assert_eq!(r.status(), 400);
     let e: Value = r.json().unwrap();
@@ -159,7 +159,7 @@ fn context_limit_stops_with_length_and_overlong_prompts_are_400() {
         e["error"]
             .as_str()
             .unwrap()
-            .contains("exceeds the context length"),
+            .contains("exceeds the available context size (64 tokens)"),
         "{e}"
     );
 }

@@ -105,11 +105,20 @@ impl RunnerFactory for LlamaFactory {
             .kv
             .contains_key(&format!("{}.pooling_type", header.architecture()));
 
+        // Context shift, as Ollama launches llama-server; not for deepseek2 (Ollama's default:
+        // its MLA cache cannot shift) nor with a projector (llama-server refuses it there).
+        let can_shift =
+            spec.model.config.projector.is_none() && header.architecture() != "deepseek2";
         let mut cmd = Command::new(&binary);
         cmd.arg("--model")
             .arg(&path)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--no-webui", "--offline", "--no-context-shift"])
+            .args(["--no-webui", "--offline"])
+            .arg(if can_shift {
+                "--context-shift"
+            } else {
+                "--no-context-shift"
+            })
             .args([
                 "-c",
                 &(o.num_ctx * parallel).to_string(),
@@ -208,12 +217,22 @@ impl RunnerFactory for LlamaFactory {
             },
             load: Some(spec.options.clone()),
         };
+        // What the tokenizer puts first on its own (nothing, or the BOS).
+        let bos = match wire::tokenize(&endpoint, "", true).await {
+            Ok(t) => t.first().copied(),
+            Err(e) => {
+                process.terminate(STOP_GRACE).await;
+                return Err(e);
+            }
+        };
         Ok(Arc::new(LlamaRunner {
             process,
             endpoint,
             info,
             ubatch,
             media_marker,
+            bos,
+            can_shift,
         }))
     }
 }

@@ -9,7 +9,8 @@ use crate::api::Message;
 use crate::runner::endpoint::Endpoint;
 use crate::runner::process::ChildProcess;
 use crate::runner::{
-    CompletionRequest, EmbedResult, EventStream, PromptInput, Runner, RunnerError, RunnerInfo,
+    cut_prompt, exceeds_context, CompletionRequest, EmbedResult, EventStream, PromptInput, Runner,
+    RunnerError, RunnerInfo, SamplingOptions, NO_SHIFT,
 };
 use serde_json::{json, Value};
 use std::borrow::Cow;
@@ -23,6 +24,11 @@ pub struct LlamaRunner {
     pub(super) ubatch: u64,
     /// Where an image goes in a prompt (`LLAMA_MEDIA_MARKER`).
     pub(super) media_marker: String,
+    /// The BOS token the tokenizer puts first, if it adds one (kept on truncation).
+    pub(super) bos: Option<i64>,
+    /// Whether llama-server was started with context shift (not for models whose cache cannot
+    /// shift, nor with a projector).
+    pub(super) can_shift: bool,
 }
 
 impl LlamaRunner {
@@ -66,7 +72,7 @@ impl LlamaRunner {
         let tokens = self
             .tokens(&text.replace(&self.media_marker, ""), add_special)
             .await?;
-        let n = tokens.len() + images * crate::server::infer::IMAGE_TOKENS;
+        let n = tokens.len() + images * crate::runner::IMAGE_TOKENS;
         Ok((tokens, n))
     }
 
@@ -117,6 +123,180 @@ impl LlamaRunner {
     }
 }
 
+impl LlamaRunner {
+    /// The prompt's tokens (`context`, the rendered prompt, any `prefill`), its text, and its
+    /// images in the order of their markers.
+    async fn prompt<'a>(
+        &self,
+        req: &'a CompletionRequest,
+    ) -> Result<(Vec<i64>, Cow<'a, str>, Vec<String>), RunnerError> {
+        let num_ctx = req.options.num_ctx as usize;
+        let context = req.context.as_deref().unwrap_or_default();
+        // The prompt is never copied whole: it may be as large as a request body can be.
+        let (tokens, text, images): (_, Cow<str>, _) = match &req.input {
+            PromptInput::Raw(text) if req.images.is_empty() => (
+                self.tokens(text, req.context.is_none()).await?,
+                Cow::Borrowed(text.as_str()),
+                Vec::new(),
+            ),
+            PromptInput::Raw(text) => {
+                let (text, images) = place_images(text, &req.images, &self.media_marker);
+                let (tokens, _) = self
+                    .count(&text, images.len(), req.context.is_none())
+                    .await?;
+                (tokens, Cow::Owned(text), images)
+            }
+            PromptInput::Messages(m) => {
+                let (tokens, text, images) = self
+                    .render(m, req, num_ctx.saturating_sub(context.len()))
+                    .await?;
+                (tokens, Cow::Owned(text), images)
+            }
+        };
+        let mut prompt = if context.is_empty() {
+            tokens
+        } else {
+            [context, &tokens].concat()
+        };
+        if let Some(p) = &req.prefill {
+            prompt.extend(self.tokens(p, false).await?);
+        }
+        if prompt.is_empty() {
+            return Err(RunnerError::Rejected {
+                status: 400,
+                message: "the prompt is empty".into(),
+            });
+        }
+        Ok((prompt, text, images))
+    }
+
+    /// `prompt` when it leaves room to generate; otherwise cut as Ollama cuts it (the first
+    /// `num_keep` tokens after the BOS, and the end; see [`cut_prompt`]), or refused with
+    /// Ollama's texts when `truncate` or `shift` is off. A prompt with images is never cut.
+    fn fit(
+        &self,
+        prompt: Vec<i64>,
+        media: bool,
+        req: &CompletionRequest,
+    ) -> Result<Vec<i64>, RunnerError> {
+        let num_ctx = req.options.num_ctx;
+        if (prompt.len() as u64) < num_ctx {
+            return Ok(prompt);
+        }
+        let refuse = |message: String| {
+            Err(RunnerError::Rejected {
+                status: 400,
+                message,
+            })
+        };
+        if !req.truncate || media {
+            return refuse(exceeds_context(prompt.len(), num_ctx));
+        }
+        if !req.shift {
+            return refuse(NO_SHIFT.into());
+        }
+        let num_keep = req.options.num_keep;
+        let keep = if num_keep < 0 {
+            prompt.len()
+        } else {
+            num_keep as usize
+        } + usize::from(self.bos.is_some() && prompt.first() == self.bos.as_ref());
+        let cut = cut_prompt(&prompt, num_ctx as usize, keep);
+        tracing::warn!(
+            limit = cut.len(),
+            prompt = prompt.len(),
+            keep,
+            "truncating input prompt"
+        );
+        Ok(cut)
+    }
+
+    /// How the prompt travels: as token ids, or (with images) as text with media markers.
+    async fn media(
+        &self,
+        req: &CompletionRequest,
+        text: &str,
+        images: Vec<String>,
+    ) -> Result<Prompt, RunnerError> {
+        if images.is_empty() {
+            return Ok(Prompt::Tokens);
+        }
+        // The given start of the reply follows the rendered prompt, as with token ids.
+        let text = format!("{text}{}", req.prefill.as_deref().unwrap_or(""));
+        // llama-server needs text after the last image to start generating from.
+        if text.ends_with(self.media_marker.as_str()) {
+            return Err(RunnerError::Rejected {
+                status: 400,
+                message: "the prompt cannot end with an image: put text after it".into(),
+            });
+        }
+        let before = match &req.context {
+            Some(c) if !c.is_empty() => self.detokenize(c).await?,
+            _ => String::new(),
+        };
+        Ok(Prompt::Media {
+            text: before + &text,
+            images,
+        })
+    }
+}
+
+/// Tokens to generate at most. With a context shift, `num_predict` (-1: 10 x num_ctx, Ollama's
+/// bound); without, also no further than the end of the context, where generation stops with
+/// done_reason "length", as on MLX (with images llama-server stops there by itself: their
+/// tokens are not counted here).
+fn n_predict(o: &SamplingOptions, prompt: usize, shifting: bool) -> i64 {
+    if shifting {
+        return if o.num_predict > 0 {
+            o.num_predict
+        } else {
+            10 * o.num_ctx as i64
+        };
+    }
+    let room = o.num_ctx as i64 - prompt as i64;
+    if o.num_predict > 0 {
+        o.num_predict.min(room)
+    } else {
+        room
+    }
+}
+
+/// Everything in a `/completion` body but the prompt, which is written straight from the ids
+/// (see `wire`).
+fn sampling_body(req: &CompletionRequest, n_predict: i64) -> Value {
+    let o = &req.options;
+    let mut body = json!({
+        "stream": true,
+        "n_predict": n_predict,
+        "n_keep": o.num_keep,
+        "temperature": o.temperature,
+        "top_k": o.top_k,
+        "top_p": o.top_p,
+        "min_p": o.min_p,
+        "stop": o.stop,
+        "repeat_penalty": o.repeat_penalty,
+        "repeat_last_n": if o.repeat_last_n < 0 { o.num_ctx as i64 } else { o.repeat_last_n },
+        "presence_penalty": o.presence_penalty,
+        "frequency_penalty": o.frequency_penalty,
+        "cache_prompt": true,
+        "return_tokens": true,
+    });
+    if o.seed >= 0 {
+        body["seed"] = json!(o.seed);
+    }
+    if !req.keep_markers.is_empty() {
+        body["preserved_tokens"] = json!(req.keep_markers);
+    }
+    if let Some(f) = &req.format {
+        body["json_schema"] = json_schema(f);
+    }
+    if let Some(n) = req.logprobs {
+        // llama-server reports probabilities only with at least one alternative.
+        body["n_probs"] = json!(n.max(1));
+    }
+    body
+}
+
 #[async_trait::async_trait]
 impl Runner for LlamaRunner {
     async fn count_chat(
@@ -134,7 +314,7 @@ impl Runner for LlamaRunner {
         req.template_kwargs = template_kwargs.clone();
         req.truncate = false;
         let (tokens, _, images) = self.render(messages, &req, usize::MAX).await?;
-        Ok((tokens.len() + images.len() * crate::server::infer::IMAGE_TOKENS) as u64)
+        Ok((tokens.len() + images.len() * crate::runner::IMAGE_TOKENS) as u64)
     }
 
     async fn completion(&self, req: CompletionRequest) -> Result<EventStream, RunnerError> {
@@ -146,116 +326,16 @@ impl Runner for LlamaRunner {
                 ),
             });
         }
-        let o = &req.options;
-        let num_ctx = o.num_ctx as usize;
-        let context = req.context.as_deref().unwrap_or_default();
-        // The prompt is never copied whole: it may be as large as a request body can be.
-        let (tokens, text, images): (_, Cow<str>, _) = match &req.input {
-            PromptInput::Raw(text) if req.images.is_empty() => (
-                self.tokens(text, req.context.is_none()).await?,
-                Cow::Borrowed(text),
-                Vec::new(),
-            ),
-            PromptInput::Raw(text) => {
-                let (text, images) = place_images(text, &req.images, &self.media_marker);
-                let (tokens, _) = self
-                    .count(&text, images.len(), req.context.is_none())
-                    .await?;
-                (tokens, Cow::Owned(text), images)
-            }
-            PromptInput::Messages(m) => {
-                let (tokens, text, images) = self
-                    .render(m, &req, num_ctx.saturating_sub(context.len()))
-                    .await?;
-                (tokens, Cow::Owned(text), images)
-            }
-        };
-        let mut prompt = if context.is_empty() {
-            tokens
-        } else {
-            [context, &tokens].concat()
-        };
-        if let Some(p) = &req.prefill {
-            prompt.extend(self.tokens(p, false).await?);
-        }
+        let (prompt, text, images) = self.prompt(&req).await?;
         let thinking = req
             .think_tags
             .as_ref()
             .is_some_and(|(open, _)| text.trim_end().ends_with(open.as_str()));
-        if prompt.is_empty() {
-            return Err(RunnerError::Rejected {
-                status: 400,
-                message: "the prompt is empty".into(),
-            });
-        }
-        if prompt.len() >= num_ctx {
-            return Err(RunnerError::Rejected {
-                status: 400,
-                message: format!(
-                    "the input length exceeds the context length ({} tokens, num_ctx {num_ctx} leaves no room to generate)",
-                    prompt.len()
-                ),
-            });
-        }
-        let media = if images.is_empty() {
-            Prompt::Tokens
-        } else {
-            // The given start of the reply follows the rendered prompt, as with token ids.
-            let text = format!("{text}{}", req.prefill.as_deref().unwrap_or(""));
-            // llama-server needs text after the last image to start generating from.
-            if text.ends_with(self.media_marker.as_str()) {
-                return Err(RunnerError::Rejected {
-                    status: 400,
-                    message: "the prompt cannot end with an image: put text after it".into(),
-                });
-            }
-            let before = match &req.context {
-                Some(c) if !c.is_empty() => self.detokenize(c).await?,
-                _ => String::new(),
-            };
-            Prompt::Media {
-                text: before + text.as_ref(),
-                images,
-            }
-        };
-        // Generation stops at the context limit with done_reason "length", as on MLX (with
-        // images, llama-server stops there by itself: their tokens are not counted here).
-        let room = (num_ctx - prompt.len()) as i64;
-        let n_predict = if o.num_predict > 0 {
-            o.num_predict.min(room)
-        } else {
-            room
-        };
-        // Everything but the prompt, which is written straight from the ids (see `wire`).
-        let mut body = json!({
-            "stream": true,
-            "n_predict": n_predict,
-            "temperature": o.temperature,
-            "top_k": o.top_k,
-            "top_p": o.top_p,
-            "min_p": o.min_p,
-            "stop": o.stop,
-            "repeat_penalty": o.repeat_penalty,
-            "repeat_last_n": if o.repeat_last_n < 0 { o.num_ctx as i64 } else { o.repeat_last_n },
-            "presence_penalty": o.presence_penalty,
-            "frequency_penalty": o.frequency_penalty,
-            "cache_prompt": true,
-            "return_tokens": true,
-        });
-        if o.seed >= 0 {
-            body["seed"] = json!(o.seed);
-        }
-        if !req.keep_markers.is_empty() {
-            body["preserved_tokens"] = json!(req.keep_markers);
-        }
-        if let Some(f) = &req.format {
-            body["json_schema"] = json_schema(f);
-        }
-        if let Some(n) = req.logprobs {
-            // llama-server reports probabilities only with at least one alternative.
-            body["n_probs"] = json!(n.max(1));
-        }
-        let top_n = req.logprobs.unwrap_or(0) as usize;
+        let prompt = self.fit(prompt, !images.is_empty(), &req)?;
+        let shifting = req.shift && self.can_shift && images.is_empty();
+        let n_predict = n_predict(&req.options, prompt.len(), shifting);
+        let media = self.media(&req, &text, images).await?;
+        let body = sampling_body(&req, n_predict);
         // A thinking model with a format reasons freely first: llama-server cannot start a
         // grammar after free text, so generation stops at the closing tag and resumes from there
         // with the schema (what Ollama does too).
@@ -268,7 +348,7 @@ impl Runner for LlamaRunner {
             if let Some(o) = first_body.as_object_mut() {
                 o.remove("json_schema");
             }
-            let mut stop = o.stop.clone();
+            let mut stop = req.options.stop.clone();
             stop.push(close.clone());
             first_body["stop"] = json!(stop);
         }
@@ -281,6 +361,7 @@ impl Runner for LlamaRunner {
             })
             .await?;
         let prompt = Arc::new(prompt);
+        let top_n = req.logprobs.unwrap_or(0) as usize;
         let first = self.endpoint.events(
             resp,
             sse_parser(SseOptions {
@@ -336,10 +417,7 @@ impl Runner for LlamaRunner {
                 if !truncate {
                     return Err(RunnerError::Rejected {
                         status: 400,
-                        message: format!(
-                            "the input length exceeds the context length ({} tokens > {limit})",
-                            ids.len()
-                        ),
+                        message: "the input length exceeds the context length".into(),
                     });
                 }
                 ids.truncate(limit as usize);

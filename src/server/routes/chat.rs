@@ -76,6 +76,7 @@ pub async fn chat(
     let mut job = Job::new(model, PromptInput::Messages(messages), options, started);
     job.keep_alive = keep_alive;
     job.truncate = req.truncate.unwrap_or(true);
+    job.shift = req.shift.unwrap_or(true);
     job.tools = tools;
     job.traits = Some(traits);
     job.think = think;

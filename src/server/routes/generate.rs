@@ -118,6 +118,7 @@ pub async fn generate(
     job.context = if raw { None } else { req.context };
     job.keep_alive = keep_alive;
     job.truncate = req.truncate.unwrap_or(true);
+    job.shift = req.shift.unwrap_or(true);
     job.return_context = !raw;
     job.think = think;
     job.traits = Some(traits);
