@@ -2,14 +2,12 @@
 //! table. Every count and length is checked against the file's size before anything is allocated,
 //! so a corrupt or hostile header (absurd tensor counts, 2^60-byte strings) is a clean error.
 
+use super::memo::{file_identity, Memo};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
-use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
-use std::time::SystemTime;
+use std::sync::LazyLock;
 
 const MAGIC: &[u8; 4] = b"GGUF";
 /// Limits that no real model comes near; past them the header is corrupt.
@@ -80,13 +78,8 @@ impl Gguf {
     }
 }
 
-/// Headers read without their long arrays, by file identity (path, length, modification time):
-/// `/api/tags` and `/api/show` need every model's header on every call, and clients poll them.
-/// A file that changes is read again; failures are never cached.
-type HeaderCache = Mutex<HashMap<PathBuf, (u64, SystemTime, Gguf)>>;
-static HEADERS: OnceLock<HeaderCache> = OnceLock::new();
-/// More distinct files than this and the cache starts over (a store has far fewer models).
-const MAX_CACHED_HEADERS: usize = 512;
+/// Headers read without their long arrays, by file identity (see `memo`).
+static HEADERS: LazyLock<Memo<Gguf>> = LazyLock::new(Memo::default);
 
 /// Reads the header of a GGUF file. `keep_arrays` keeps long arrays (the vocabulary) in `kv`;
 /// without them the header is remembered until the file changes.
@@ -94,24 +87,8 @@ pub fn read(path: &Path, keep_arrays: bool) -> Result<Gguf, GgufError> {
     if keep_arrays {
         return read_file(path, true);
     }
-    let meta = std::fs::metadata(path).map_err(|e| GgufError(e.to_string()))?;
-    let id = (
-        meta.len(),
-        meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-    );
-    let cache = HEADERS.get_or_init(Default::default);
-    if let Some((len, mtime, g)) = cache.lock().unwrap().get(path) {
-        if (*len, *mtime) == id {
-            return Ok(g.clone());
-        }
-    }
-    let g = read_file(path, false)?;
-    let mut map = cache.lock().unwrap();
-    if map.len() >= MAX_CACHED_HEADERS {
-        map.clear();
-    }
-    map.insert(path.to_path_buf(), (id.0, id.1, g.clone()));
-    Ok(g)
+    let id = file_identity(path).map_err(|e| GgufError(e.to_string()))?;
+    HEADERS.get_or_try(path, id, || read_file(path, false))
 }
 
 fn read_file(path: &Path, keep_arrays: bool) -> Result<Gguf, GgufError> {

@@ -10,6 +10,7 @@ pub mod gguf;
 pub mod hf;
 pub mod integrity;
 pub mod manifest;
+pub mod memo;
 pub mod name;
 pub mod ollama;
 pub mod safetensors;
@@ -86,7 +87,7 @@ impl LocalModel {
     /// Reads what the files say about the model, with the model's own layers applied.
     pub fn facts(&self, verbose: bool) -> ModelFacts {
         let mut f = match &self.format {
-            Format::Mlx(l) => facts::read(l, &self.name.display_shortest()),
+            Format::Mlx(l) => self.mlx_facts(l),
             Format::Gguf(p) => facts::read_gguf(p, verbose, self.config.projector.is_some()),
         };
         if let Some(t) = &self.config.template {
@@ -97,6 +98,20 @@ impl LocalModel {
             f.license = self.config.license.clone();
         }
         f.parameters = self.config.params.clone().or(&f.parameters);
+        f
+    }
+
+    /// An MLX model's facts, read from its files (config, templates, every safetensors header)
+    /// once per change of them.
+    fn mlx_facts(&self, layout: &format::MlxLayout) -> ModelFacts {
+        static FACTS: std::sync::LazyLock<memo::Memo<ModelFacts>> =
+            std::sync::LazyLock::new(memo::Memo::default);
+        let name = self.name.display_shortest();
+        let mut f = match self.identity() {
+            Some(id) => FACTS.get_or(&layout.dir, id, || facts::read(layout, "")),
+            None => facts::read(layout, ""),
+        };
+        f.model_info.insert("general.basename".into(), name.into());
         f
     }
 
@@ -127,27 +142,24 @@ impl LocalModel {
     }
 
     /// What every request needs to know from the model's files. Asked on every request, so it is
-    /// remembered per file and modification time (a GGUF header with a 150k-token vocabulary
-    /// takes milliseconds to walk).
+    /// remembered by the files' identity (a GGUF header with a 150k-token vocabulary takes
+    /// milliseconds to walk).
     fn header(&self) -> Header {
-        type Cache = std::sync::Mutex<std::collections::HashMap<PathBuf, (SystemTime, Header)>>;
-        static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
-        let path = match &self.format {
-            Format::Mlx(l) => l.dir.join("config.json"),
-            Format::Gguf(p) => p.clone(),
-        };
-        let mtime = std::fs::metadata(&path)
-            .and_then(|m| m.modified())
-            .unwrap_or(SystemTime::UNIX_EPOCH);
-        let cache = CACHE.get_or_init(Default::default);
-        if let Some((t, v)) = cache.lock().unwrap().get(&path) {
-            if *t == mtime {
-                return v.clone();
-            }
+        static HEADERS: std::sync::LazyLock<memo::Memo<Header>> =
+            std::sync::LazyLock::new(memo::Memo::default);
+        let path = self.path();
+        match self.identity() {
+            Some(id) => HEADERS.get_or(path, id, || self.read_header()),
+            None => self.read_header(),
         }
-        let v = self.read_header();
-        cache.lock().unwrap().insert(path, (mtime, v.clone()));
-        v
+    }
+
+    /// The identity of the model's files: its snapshot directory's entries (MLX) or its file.
+    fn identity(&self) -> Option<memo::Identity> {
+        match &self.format {
+            Format::Mlx(l) => memo::dir_identity(&l.dir).ok(),
+            Format::Gguf(p) => memo::file_identity(p).ok(),
+        }
     }
 
     fn read_header(&self) -> Header {
@@ -416,8 +428,8 @@ fn hf_model(entry: HfEntry) -> Result<LocalModel, NotLoadable> {
     let name = entry
         .name()
         .ok_or_else(|| NotLoadable(format!("{} is not a valid model name", entry.repo_id)))?;
-    let format = format::detect(&entry.snapshot)?;
-    if let Format::Gguf(_) = format {
+    let snapshot = snapshot_facts(&entry.snapshot)?;
+    if let Format::Gguf(_) = snapshot.format {
         return Err(NotLoadable(
             "it is a GGUF repository; create an Ollama model from its file with `ollmlx create`"
                 .into(),
@@ -428,17 +440,43 @@ fn hf_model(entry: HfEntry) -> Result<LocalModel, NotLoadable> {
         entry.repo_id, entry.revision
     )));
     Ok(LocalModel {
-        size: hf::snapshot_size(&entry.snapshot),
+        size: snapshot.size,
         modified: entry.modified,
         config: ModelConfig {
-            params: facts::generation_parameters(&entry.snapshot),
+            params: snapshot.params,
             ..ModelConfig::default()
         },
         name,
-        format,
+        format: snapshot.format,
         digest,
         source: Source::HfCache(entry),
     })
+}
+
+/// What listing a Hugging Face snapshot reads from its files: its format (the safetensors
+/// index included), its size and its generation config.
+#[derive(Clone)]
+struct SnapshotFacts {
+    format: Format,
+    size: u64,
+    params: Options,
+}
+
+/// [`SnapshotFacts`], read once per change of the snapshot's files (see `memo`).
+fn snapshot_facts(dir: &Path) -> Result<SnapshotFacts, NotLoadable> {
+    static SNAPSHOTS: std::sync::LazyLock<memo::Memo<SnapshotFacts>> =
+        std::sync::LazyLock::new(memo::Memo::default);
+    let read = || {
+        Ok(SnapshotFacts {
+            format: format::detect(dir)?,
+            size: hf::snapshot_size(dir),
+            params: facts::generation_parameters(dir),
+        })
+    };
+    match memo::dir_identity(dir) {
+        Ok(id) => SNAPSHOTS.get_or_try(dir, id, read),
+        Err(_) => read(),
+    }
 }
 
 #[cfg(test)]
