@@ -54,7 +54,7 @@ export OLLMLX_REQUIRE_TOOLS=1
 echo "== cargo test =="
 extra=()
 if [[ "${1:-}" == "--" ]]; then shift; extra=("$@"); fi
-cargo test --all-targets "${extra[@]}"
+cargo test --workspace --all-targets "${extra[@]}"
 
 # --- Python runner -------------------------------------------------------------------------------
 echo "== pytest (mlx_backend) =="

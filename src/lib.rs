@@ -2,7 +2,6 @@
 //! Python `mlx_lm` runner) beside GGUF models. See `docs/architecture.md` for the layout.
 
 pub mod api;
-pub mod base64;
 pub mod cli;
 pub mod client;
 pub mod config;

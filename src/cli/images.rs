@@ -3,6 +3,8 @@
 //! .jpg, .jpeg, .png or .webp and naming a file that exists. They are taken out of the prompt and
 //! sent as the message's images.
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use std::path::{Path, PathBuf};
 
 const EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "webp"];
@@ -19,7 +21,7 @@ pub fn extract(
             Some(path) => {
                 let bytes = std::fs::read(&path)
                     .map_err(|e| anyhow::anyhow!("couldn't read image {}: {e}", path.display()))?;
-                images.push((path, crate::base64::encode(&bytes)));
+                images.push((path, STANDARD.encode(&bytes)));
             }
             None => kept.push(word),
         }

@@ -4,9 +4,9 @@
 //! download is deleted, never kept.
 
 use super::PullError;
+use crate::store::blob_writer::{BlobSink, CommitError};
 use futures_util::StreamExt;
-use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub struct Fetch<'a> {
     pub client: &'a reqwest::Client,
@@ -31,7 +31,6 @@ impl Fetch<'_> {
             progress(m.len());
             return Ok(0);
         }
-        let mut hasher = Sha256::new();
         let mut have = match tokio::fs::metadata(&self.partial).await {
             Ok(m) => m.len(),
             Err(_) => 0,
@@ -65,27 +64,7 @@ impl Fetch<'_> {
                 tokio::fs::create_dir_all(parent).await.map_err(io)?;
             }
         }
-        // Disk writes and hashing run on one blocking thread fed through a channel, so the
-        // network side never waits on either (tokio's async file I/O hops threads per write).
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
-        let partial = self.partial.clone();
-        let sink = tokio::task::spawn_blocking(move || -> std::io::Result<Sha256> {
-            use std::io::Write;
-            let file = if resumed {
-                hash_prefix(&partial, &mut hasher)?;
-                std::fs::OpenOptions::new().append(true).open(&partial)?
-            } else {
-                std::fs::File::create(&partial)?
-            };
-            let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-            while let Some(chunk) = rx.blocking_recv() {
-                hasher.update(&chunk);
-                w.write_all(&chunk)?;
-            }
-            let file = w.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
-            Ok(hasher)
-        });
+        let sink = BlobSink::spawn(self.partial.clone(), resumed);
         let mut done = have;
         let mut fetched = 0u64;
         let mut body = resp.bytes_stream();
@@ -105,7 +84,7 @@ impl Fetch<'_> {
                 // stop reading now instead of taking all it sends (the check below fails it).
                 break;
             }
-            if tx.send(chunk).await.is_err() {
+            if !sink.send(chunk).await {
                 break; // the sink failed: its error is reported below
             }
             if !progress(done) {
@@ -113,11 +92,7 @@ impl Fetch<'_> {
                 break;
             }
         }
-        drop(tx);
-        let hasher = sink
-            .await
-            .map_err(|e| PullError::Io(e.to_string()))?
-            .map_err(io)?;
+        let written = sink.finish().await.map_err(io)?;
         outcome?;
         if let Some(size) = self.size.filter(|s| *s != done) {
             if done > size {
@@ -128,35 +103,23 @@ impl Fetch<'_> {
                 self.label
             )));
         }
-        let got = hex::encode(hasher.finalize());
-        if let Some(want) = &self.sha256 {
-            if !got.eq_ignore_ascii_case(want) {
-                let _ = tokio::fs::remove_file(&self.partial).await;
+        let dest = self.dest.clone();
+        let want = self.sha256.clone();
+        let committed = tokio::task::spawn_blocking(move || written.commit(&dest, want.as_deref()))
+            .await
+            .map_err(|e| PullError::Io(e.to_string()))?;
+        match committed {
+            Ok(()) => {}
+            Err(CommitError::Mismatch { want, got }) => {
                 return Err(PullError::Corrupt {
                     what: self.label.clone(),
-                    want: want.clone(),
+                    want,
                     got,
-                });
+                })
             }
+            Err(CommitError::Io(e)) => return Err(io(e)),
         }
-        tokio::fs::rename(&self.partial, &self.dest)
-            .await
-            .map_err(io)?;
         Ok(fetched)
-    }
-}
-
-/// Feeds the bytes already on disk into the hash, so a resumed file is verified whole.
-fn hash_prefix(path: &Path, hasher: &mut Sha256) -> std::io::Result<()> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            return Ok(());
-        }
-        hasher.update(&buf[..n]);
     }
 }
 

@@ -47,6 +47,9 @@ fn wanted(path: &str) -> bool {
         || (name.starts_with("model") && name.ends_with(".safetensors"))
 }
 
+/// Pulls `repo_id` at `revision`: resolve the commit, list the files serving needs, check the
+/// model is one MLX can load (before anything is written), download each file, then build the
+/// snapshot and write the ref that makes it visible.
 pub async fn pull(
     p: &Puller,
     repo_id: &str,
@@ -56,6 +59,30 @@ pub async fn pull(
     if !progress(ProgressResponse::status("pulling manifest")) {
         return Err(PullError::Cancelled);
     }
+    let commit = resolve_commit(p, repo_id, revision).await?;
+    let files = repo_files(p, repo_id, &commit).await?;
+    check_servable(p, repo_id, &commit, &files).await?;
+
+    let repo_dir = p
+        .hf_cache
+        .join(format!("models--{}", repo_id.replace('/', "--")));
+    download(p, repo_id, &commit, &repo_dir, &files, progress).await?;
+    if !progress(ProgressResponse::status("verifying sha256 digest")) {
+        return Err(PullError::Cancelled);
+    }
+    write_snapshot(&repo_dir, &commit, &files).await?;
+    if !progress(ProgressResponse::status("writing manifest")) {
+        return Err(PullError::Cancelled);
+    }
+    let refs = repo_dir.join("refs");
+    tokio::fs::create_dir_all(&refs).await.map_err(io)?;
+    crate::store::ollama::write_atomic(&refs.join(revision), commit.as_bytes()).map_err(io)?;
+    progress(ProgressResponse::status("success"));
+    Ok(())
+}
+
+/// The commit `revision` names now.
+async fn resolve_commit(p: &Puller, repo_id: &str, revision: &str) -> Result<String, PullError> {
     let info: Value = get_json(
         p,
         &format!("{}/api/models/{repo_id}/revision/{revision}", p.hf_endpoint),
@@ -67,10 +94,14 @@ pub async fn pull(
         .filter(|s| s.chars().all(|c| c.is_ascii_alphanumeric()) && !s.is_empty())
         .ok_or_else(|| {
             PullError::NotFound(format!("{repo_id}@{revision}: the hub gave no commit"))
-        })?
-        .to_owned();
-    let tree = list_tree(p, repo_id, &commit).await?;
-    let files: Vec<RepoFile> = tree
+        })?;
+    Ok(commit.to_owned())
+}
+
+/// The files of the commit that serving needs ([`wanted`]), with safe paths only.
+async fn repo_files(p: &Puller, repo_id: &str, commit: &str) -> Result<Vec<RepoFile>, PullError> {
+    let tree = list_tree(p, repo_id, commit).await?;
+    Ok(tree
         .iter()
         .filter(|f| f["type"] == "file")
         .filter_map(|f| {
@@ -85,9 +116,17 @@ pub async fn pull(
             })
         })
         .filter(|f| wanted(&f.path) && safe_path(&f.path))
-        .collect();
+        .collect())
+}
 
-    // Servable? Checked before anything is written.
+/// A model MLX can load: safetensors weights and a `config.json` (fetched and read) that names
+/// its `model_type`.
+async fn check_servable(
+    p: &Puller,
+    repo_id: &str,
+    commit: &str,
+    files: &[RepoFile],
+) -> Result<(), PullError> {
     let config = files
         .iter()
         .find(|f| f.path == "config.json")
@@ -101,7 +140,7 @@ pub async fn pull(
             "{repo_id} has no safetensors weights (MLX cannot load .bin, GGUF or ONNX weights); look for an mlx-community conversion"
         )));
     }
-    let cfg_bytes = fetch_small(p, repo_id, &commit, &config.path).await?;
+    let cfg_bytes = fetch_small(p, repo_id, commit, &config.path).await?;
     let cfg: Value = serde_json::from_slice(&cfg_bytes).map_err(|e| {
         PullError::NotServable(format!("{repo_id}: config.json is not valid JSON: {e}"))
     })?;
@@ -110,20 +149,23 @@ pub async fn pull(
             "{repo_id}: config.json has no model_type"
         )));
     }
+    Ok(())
+}
 
-    let repo_dir = p
-        .hf_cache
-        .join(format!("models--{}", repo_id.replace('/', "--")));
+/// Each file into `blobs/` under its blob name (the LFS sha256, else the git blob id),
+/// resumably and verified where the hub publishes a sha256.
+async fn download(
+    p: &Puller,
+    repo_id: &str,
+    commit: &str,
+    repo_dir: &Path,
+    files: &[RepoFile],
+    progress: Progress<'_>,
+) -> Result<(), PullError> {
     let blobs = repo_dir.join("blobs");
     tokio::fs::create_dir_all(&blobs).await.map_err(io)?;
-    for f in &files {
-        let blob = f.sha256.clone().unwrap_or_else(|| f.oid.clone());
-        if blob.is_empty() || !blob.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(PullError::Io(format!(
-                "{}: the hub gave no usable id",
-                f.path
-            )));
-        }
+    for f in files {
+        let blob = blob_name(f)?;
         let display = f
             .sha256
             .as_ref()
@@ -152,31 +194,43 @@ pub async fn pull(
             })
             .await?;
     }
-    if !progress(ProgressResponse::status("verifying sha256 digest")) {
-        return Err(PullError::Cancelled);
-    }
-    // The snapshot: built aside, renamed into place, then the ref (what makes it visible).
-    let snapshot = repo_dir.join("snapshots").join(&commit);
-    if !snapshot.is_dir() {
-        let staging = repo_dir
-            .join("snapshots")
-            .join(format!(".{commit}.partial-{}", std::process::id()));
-        let _ = tokio::fs::remove_dir_all(&staging).await;
-        tokio::fs::create_dir_all(&staging).await.map_err(io)?;
-        for f in &files {
-            let blob = f.sha256.clone().unwrap_or_else(|| f.oid.clone());
-            link(&staging, &f.path, &blob)?;
-        }
-        tokio::fs::rename(&staging, &snapshot).await.map_err(io)?;
-    }
-    if !progress(ProgressResponse::status("writing manifest")) {
-        return Err(PullError::Cancelled);
-    }
-    let refs = repo_dir.join("refs");
-    tokio::fs::create_dir_all(&refs).await.map_err(io)?;
-    crate::store::ollama::write_atomic(&refs.join(revision), commit.as_bytes()).map_err(io)?;
-    progress(ProgressResponse::status("success"));
     Ok(())
+}
+
+/// The name of a file's blob: its LFS sha256, else its git blob id; hex either way, since it
+/// becomes a path.
+fn blob_name(f: &RepoFile) -> Result<String, PullError> {
+    let blob = f.sha256.clone().unwrap_or_else(|| f.oid.clone());
+    if blob.is_empty() || !blob.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(PullError::Io(format!(
+            "{}: the hub gave no usable id",
+            f.path
+        )));
+    }
+    Ok(blob)
+}
+
+/// The snapshot of symlinks into `blobs/`: built aside and renamed into place, so it appears
+/// whole.
+async fn write_snapshot(
+    repo_dir: &Path,
+    commit: &str,
+    files: &[RepoFile],
+) -> Result<(), PullError> {
+    let snapshot = repo_dir.join("snapshots").join(commit);
+    if snapshot.is_dir() {
+        return Ok(());
+    }
+    let staging = repo_dir
+        .join("snapshots")
+        .join(format!(".{commit}.partial-{}", std::process::id()));
+    let _ = tokio::fs::remove_dir_all(&staging).await;
+    tokio::fs::create_dir_all(&staging).await.map_err(io)?;
+    for f in files {
+        let blob = f.sha256.clone().unwrap_or_else(|| f.oid.clone());
+        link(&staging, &f.path, &blob)?;
+    }
+    tokio::fs::rename(&staging, &snapshot).await.map_err(io)
 }
 
 /// A relative symlink `snapshot/<path>` -> `../../blobs/<blob>` (deeper for nested paths).

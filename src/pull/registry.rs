@@ -9,6 +9,8 @@ use crate::store::manifest::{Manifest, MANIFEST_MEDIA_TYPE, MEDIA_MODEL};
 use crate::store::name::ModelName;
 use crate::store::ollama::BlobDigest;
 
+/// Pulls `name`: fetch the manifest, download and verify every blob it names, check the model
+/// file is a GGUF, then write the manifest (which makes the model visible).
 pub async fn pull(
     p: &Puller,
     name: &ModelName,
@@ -23,6 +25,32 @@ pub async fn pull(
         "{scheme}://{}/v2/{}/{}",
         name.host, name.namespace, name.model
     );
+    let (raw, manifest) = fetch_manifest(p, &base, name).await?;
+    download_blobs(p, &base, &manifest, progress).await?;
+    if !progress(ProgressResponse::status("verifying sha256 digest")) {
+        return Err(PullError::Cancelled);
+    }
+    if let Err(e) = check_model_file(p, &manifest).await {
+        p.ollama.remove_unreferenced(manifest.digests());
+        return Err(e);
+    }
+    if !progress(ProgressResponse::status("writing manifest")) {
+        return Err(PullError::Cancelled);
+    }
+    p.ollama
+        .write_manifest_bytes(name, &raw)
+        .map_err(|e| PullError::Io(e.to_string()))?;
+    progress(ProgressResponse::status("success"));
+    Ok(())
+}
+
+/// The manifest, as the registry's bytes and parsed. The bytes are kept and written as they
+/// are, as Ollama does, so the model gets the ID it has in `ollama list`.
+async fn fetch_manifest(
+    p: &Puller,
+    base: &str,
+    name: &ModelName,
+) -> Result<(bytes::Bytes, Manifest), PullError> {
     let resp = p
         .http
         .get(format!("{base}/manifests/{}", name.tag))
@@ -50,8 +78,6 @@ pub async fn pull(
             })
         }
     }
-    // The registry's bytes are kept and written as they are, as Ollama does, so the model gets
-    // the ID it has in `ollama list`.
     let raw = resp
         .bytes()
         .await
@@ -59,6 +85,16 @@ pub async fn pull(
     let manifest: Manifest = serde_json::from_slice(&raw).map_err(|e| {
         PullError::Network(format!("pull model manifest: not a valid manifest: {e}"))
     })?;
+    Ok((raw, manifest))
+}
+
+/// Every blob the manifest names (config first), each verified against its digest.
+async fn download_blobs(
+    p: &Puller,
+    base: &str,
+    manifest: &Manifest,
+    progress: Progress<'_>,
+) -> Result<(), PullError> {
     let blobs: Vec<(BlobDigest, u64)> = std::iter::once(&manifest.config)
         .chain(&manifest.layers)
         .map(|l| {
@@ -94,20 +130,6 @@ pub async fn pull(
             })
             .await?;
     }
-    if !progress(ProgressResponse::status("verifying sha256 digest")) {
-        return Err(PullError::Cancelled);
-    }
-    if let Err(e) = check_model_file(p, &manifest).await {
-        p.ollama.remove_unreferenced(manifest.digests());
-        return Err(e);
-    }
-    if !progress(ProgressResponse::status("writing manifest")) {
-        return Err(PullError::Cancelled);
-    }
-    p.ollama
-        .write_manifest_bytes(name, &raw)
-        .map_err(|e| PullError::Io(e.to_string()))?;
-    progress(ProgressResponse::status("success"));
     Ok(())
 }
 

@@ -44,21 +44,67 @@ pub async fn create(
         .map_err(|e| ServerError::Internal(e.to_string()))?
 }
 
+/// Builds the model under the store lock: weights first, then the layers the request sets, then
+/// the config blob and the manifest. Returns the progress lines.
 fn build(
     state: &AppState,
     name: ModelName,
     req: CreateRequest,
 ) -> Result<Vec<ProgressResponse>, ServerError> {
-    let store = &state.store;
-    let ollama = &store.ollama;
-    let mut progress = Vec::new();
-    let mut layers: Vec<Layer> = Vec::new();
-    let mut base_params = serde_json::Map::new();
-    let (mut format, mut family, mut param_size, mut quant) =
-        (String::new(), String::new(), String::new(), String::new());
-
+    let mut draft = Draft::new(state);
     // The weights: an uploaded GGUF, or the layers of the model named in `from`.
     if let Some(files) = req.files.as_ref().filter(|f| !f.is_empty()) {
+        draft.weights_from_files(files)?;
+    } else if let Some(from) = req.from.as_deref() {
+        draft.weights_from_model(from)?;
+    }
+    draft.request_layers(&req)?;
+    draft.adapters(req.adapters.iter().flatten())?;
+    draft.write_manifest(&name)
+}
+
+/// A model being created: its layers so far, the progress lines to report, and what its config
+/// blob will record about the weights.
+struct Draft<'a> {
+    state: &'a AppState,
+    layers: Vec<Layer>,
+    progress: Vec<ProgressResponse>,
+    /// The base model's parameters, which the request's `parameters` are merged over.
+    base_params: serde_json::Map<String, Value>,
+    config: ConfigBlob,
+}
+
+impl<'a> Draft<'a> {
+    fn new(state: &'a AppState) -> Draft<'a> {
+        Draft {
+            state,
+            layers: Vec::new(),
+            progress: Vec::new(),
+            base_params: serde_json::Map::new(),
+            config: ConfigBlob::default(),
+        }
+    }
+
+    /// What the config blob says about the weights (Ollama's `model_format`, family, size and
+    /// quantization).
+    fn describe(&mut self, format: &str, family: String, parameters: u64, quant: String) {
+        self.config = ConfigBlob {
+            model_format: format.into(),
+            model_families: Some(vec![family.clone()]),
+            model_family: family,
+            model_type: human_number(parameters),
+            file_type: quant,
+            ..ConfigBlob::default()
+        };
+    }
+
+    /// `files`: uploaded blobs, of which exactly one must be a GGUF (safetensors are not
+    /// converted).
+    fn weights_from_files<'f>(
+        &mut self,
+        files: impl IntoIterator<Item = (&'f String, &'f String)>,
+    ) -> Result<(), ServerError> {
+        let ollama = &self.state.store.ollama;
         let mut ggufs = Vec::new();
         for (file, digest) in files {
             if file.starts_with('/') || file.split(['/', '\\']).any(|p| p == "..") {
@@ -88,39 +134,52 @@ fn build(
                 "more than one GGUF file was given".into()
             }));
         };
-        progress.push(ProgressResponse::status("parsing GGUF"));
+        self.progress.push(ProgressResponse::status("parsing GGUF"));
         let g = crate::store::gguf::read(path, false)
             .map_err(|e| ServerError::BadRequest(format!("invalid GGUF: {e}")))?;
-        format = "gguf".into();
-        family = g.architecture();
-        param_size = human_number(g.parameter_count());
-        quant = g.quantization_level();
+        self.describe(
+            "gguf",
+            g.architecture(),
+            g.parameter_count(),
+            g.quantization_level(),
+        );
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        layers.push(layer(manifest::MEDIA_MODEL, d.as_str(), size));
-    } else if let Some(from) = req.from.as_deref() {
-        let base = store.find(from).map_err(|e| match e {
+        self.layers
+            .push(layer(manifest::MEDIA_MODEL, d.as_str(), size));
+        Ok(())
+    }
+
+    /// `from`: an Ollama model lends its layers (and its parameters, for merging); an MLX model
+    /// in the Hugging Face cache becomes a reference layer naming its snapshot.
+    fn weights_from_model(&mut self, from: &str) -> Result<(), ServerError> {
+        let base = self.state.store.find(from).map_err(|e| match e {
             StoreError::InvalidName | StoreError::NotFound(_) => {
                 ServerError::NotFound(format!("base model '{from}' not found"))
             }
             e => e.into(),
         })?;
         let facts = base.facts(false);
-        format = base.format.name().into();
-        family = facts.architecture.clone();
-        param_size = human_number(facts.parameter_count);
-        quant = facts.quantization_level.clone();
+        self.describe(
+            base.format.name(),
+            facts.architecture.clone(),
+            facts.parameter_count,
+            facts.quantization_level.clone(),
+        );
         match &base.source {
             Source::Ollama { manifest, .. } => {
                 for l in &manifest.layers {
                     if l.media_type == manifest::MEDIA_PARAMS {
-                        if let Some(p) = ollama
+                        if let Some(p) = self
+                            .state
+                            .store
+                            .ollama
                             .read_text(&l.digest)
                             .and_then(|t| serde_json::from_str(&t).ok())
                         {
-                            base_params = p;
+                            self.base_params = p;
                         }
                     }
-                    layers.push(Layer {
+                    self.layers.push(Layer {
                         from: None,
                         ..l.clone()
                     });
@@ -130,108 +189,117 @@ fn build(
                 let reference =
                     serde_json::to_vec(&json!({"repo_id": e.repo_id, "revision": e.revision}))
                         .map_err(|e| ServerError::Internal(e.to_string()))?;
-                layers.push(new_layer(
-                    state,
-                    &mut progress,
-                    manifest::MEDIA_HF_REF,
-                    &reference,
-                )?);
+                self.add(manifest::MEDIA_HF_REF, &reference)?;
             }
-        }
-    }
-
-    // What the request sets replaces the base's layer of the same kind.
-    let mut replace = |media: &str,
-                       bytes: Option<Vec<u8>>,
-                       progress: &mut Vec<ProgressResponse>|
-     -> Result<(), ServerError> {
-        if let Some(b) = bytes {
-            layers.retain(|l| l.media_type != media);
-            layers.push(new_layer(state, progress, media, &b)?);
         }
         Ok(())
-    };
-    replace(
-        manifest::MEDIA_TEMPLATE,
-        req.template.clone().map(String::into_bytes),
-        &mut progress,
-    )?;
-    replace(
-        manifest::MEDIA_SYSTEM,
-        req.system.clone().map(String::into_bytes),
-        &mut progress,
-    )?;
-    if let Some(p) = &req.parameters {
-        Options::from_map(p).map_err(|e| ServerError::BadRequest(e.to_string()))?;
-        let mut merged = base_params;
-        merged.extend(p.clone());
-        let bytes =
-            serde_json::to_vec(&merged).map_err(|e| ServerError::Internal(e.to_string()))?;
-        replace(manifest::MEDIA_PARAMS, Some(bytes), &mut progress)?;
-    }
-    if let Some(m) = &req.messages {
-        let bytes = serde_json::to_vec(m).map_err(|e| ServerError::Internal(e.to_string()))?;
-        replace(manifest::MEDIA_MESSAGES, Some(bytes), &mut progress)?;
-    }
-    if let Some(lic) = &req.license {
-        let texts: Vec<String> = match lic {
-            Value::String(s) => vec![s.clone()],
-            Value::Array(a) => a
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect(),
-            _ => {
-                return Err(ServerError::BadRequest(
-                    "license must be a string or a list of strings".into(),
-                ))
-            }
-        };
-        layers.retain(|l| l.media_type != manifest::MEDIA_LICENSE);
-        for t in texts {
-            layers.push(new_layer(
-                state,
-                &mut progress,
-                manifest::MEDIA_LICENSE,
-                t.as_bytes(),
-            )?);
-        }
-    }
-    for (file, digest) in req.adapters.iter().flatten() {
-        let d = BlobDigest::parse(digest)
-            .map_err(|_| ServerError::BadRequest(format!("invalid digest {digest:?}")))?;
-        let size = std::fs::metadata(ollama.blob_path(&d))
-            .map_err(|_| {
-                ServerError::BadRequest(format!("blob {} for adapter {file} not found", d.as_str()))
-            })?
-            .len();
-        layers.push(layer(manifest::MEDIA_ADAPTER, d.as_str(), size));
     }
 
-    let config = ConfigBlob {
-        model_format: format,
-        model_families: Some(vec![family.clone()]),
-        model_family: family,
-        model_type: param_size,
-        file_type: quant,
-        ..ConfigBlob::default()
-    };
-    let config_bytes =
-        serde_json::to_vec(&config).map_err(|e| ServerError::Internal(e.to_string()))?;
-    let config_digest = ollama.write_blob(&config_bytes).map_err(StoreError::from)?;
-    let m = Manifest::new(
-        Layer {
-            media_type: manifest::CONFIG_MEDIA_TYPE.into(),
-            digest: config_digest.as_str().into(),
-            size: config_bytes.len() as u64,
-            from: None,
-            name: None,
-        },
-        layers,
-    );
-    progress.push(ProgressResponse::status("writing manifest"));
-    ollama.write_manifest(&name, &m).map_err(StoreError::from)?;
-    progress.push(ProgressResponse::status("success"));
-    Ok(progress)
+    /// The layers the request sets (template, system, parameters, messages, license), each
+    /// replacing the base's layer of the same kind.
+    fn request_layers(&mut self, req: &CreateRequest) -> Result<(), ServerError> {
+        if let Some(t) = &req.template {
+            self.replace(manifest::MEDIA_TEMPLATE, t.as_bytes())?;
+        }
+        if let Some(s) = &req.system {
+            self.replace(manifest::MEDIA_SYSTEM, s.as_bytes())?;
+        }
+        if let Some(p) = &req.parameters {
+            Options::from_map(p).map_err(|e| ServerError::BadRequest(e.to_string()))?;
+            let mut merged = std::mem::take(&mut self.base_params);
+            merged.extend(p.clone());
+            let bytes =
+                serde_json::to_vec(&merged).map_err(|e| ServerError::Internal(e.to_string()))?;
+            self.replace(manifest::MEDIA_PARAMS, &bytes)?;
+        }
+        if let Some(m) = &req.messages {
+            let bytes = serde_json::to_vec(m).map_err(|e| ServerError::Internal(e.to_string()))?;
+            self.replace(manifest::MEDIA_MESSAGES, &bytes)?;
+        }
+        if let Some(lic) = &req.license {
+            let texts: Vec<&str> = match lic {
+                Value::String(s) => vec![s],
+                Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+                _ => {
+                    return Err(ServerError::BadRequest(
+                        "license must be a string or a list of strings".into(),
+                    ))
+                }
+            };
+            self.layers
+                .retain(|l| l.media_type != manifest::MEDIA_LICENSE);
+            for t in texts {
+                self.add(manifest::MEDIA_LICENSE, t.as_bytes())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// LoRA adapters: blobs uploaded beforehand, referenced as they are.
+    fn adapters<'f>(
+        &mut self,
+        adapters: impl IntoIterator<Item = (&'f String, &'f String)>,
+    ) -> Result<(), ServerError> {
+        for (file, digest) in adapters {
+            let d = BlobDigest::parse(digest)
+                .map_err(|_| ServerError::BadRequest(format!("invalid digest {digest:?}")))?;
+            let size = std::fs::metadata(self.state.store.ollama.blob_path(&d))
+                .map_err(|_| {
+                    ServerError::BadRequest(format!(
+                        "blob {} for adapter {file} not found",
+                        d.as_str()
+                    ))
+                })?
+                .len();
+            self.layers
+                .push(layer(manifest::MEDIA_ADAPTER, d.as_str(), size));
+        }
+        Ok(())
+    }
+
+    /// Writes the config blob, then the manifest (after every blob it names exists).
+    fn write_manifest(mut self, name: &ModelName) -> Result<Vec<ProgressResponse>, ServerError> {
+        let ollama = &self.state.store.ollama;
+        let config_bytes =
+            serde_json::to_vec(&self.config).map_err(|e| ServerError::Internal(e.to_string()))?;
+        let config_digest = ollama.write_blob(&config_bytes).map_err(StoreError::from)?;
+        let config = layer(
+            manifest::CONFIG_MEDIA_TYPE,
+            config_digest.as_str(),
+            config_bytes.len() as u64,
+        );
+        let m = Manifest::new(config, self.layers);
+        self.progress
+            .push(ProgressResponse::status("writing manifest"));
+        ollama.write_manifest(name, &m).map_err(StoreError::from)?;
+        self.progress.push(ProgressResponse::status("success"));
+        Ok(self.progress)
+    }
+
+    /// Replaces the layer of this media type with `bytes`.
+    fn replace(&mut self, media: &str, bytes: &[u8]) -> Result<(), ServerError> {
+        self.layers.retain(|l| l.media_type != media);
+        self.add(media, bytes)
+    }
+
+    /// Stores `bytes` as a blob and adds its layer, reporting whether the blob was new, as
+    /// Ollama's create does.
+    fn add(&mut self, media: &str, bytes: &[u8]) -> Result<(), ServerError> {
+        let ollama = &self.state.store.ollama;
+        let d = BlobDigest::of_bytes(bytes);
+        let existed = ollama.blob_path(&d).is_file();
+        ollama.write_blob(bytes).map_err(StoreError::from)?;
+        let verb = if existed {
+            "using existing layer"
+        } else {
+            "creating new layer"
+        };
+        self.progress
+            .push(ProgressResponse::status(format!("{verb} {}", d.as_str())));
+        self.layers
+            .push(layer(media, d.as_str(), bytes.len() as u64));
+        Ok(())
+    }
 }
 
 fn layer(media: &str, digest: &str, size: u64) -> Layer {
@@ -242,26 +310,6 @@ fn layer(media: &str, digest: &str, size: u64) -> Layer {
         from: None,
         name: None,
     }
-}
-
-/// Stores bytes as a blob and reports whether it was new, as Ollama's create does.
-fn new_layer(
-    state: &AppState,
-    progress: &mut Vec<ProgressResponse>,
-    media: &str,
-    bytes: &[u8],
-) -> Result<Layer, ServerError> {
-    let ollama = &state.store.ollama;
-    let d = BlobDigest::of_bytes(bytes);
-    let existed = ollama.blob_path(&d).is_file();
-    ollama.write_blob(bytes).map_err(StoreError::from)?;
-    let verb = if existed {
-        "using existing layer"
-    } else {
-        "creating new layer"
-    };
-    progress.push(ProgressResponse::status(format!("{verb} {}", d.as_str())));
-    Ok(layer(media, d.as_str(), bytes.len() as u64))
 }
 
 /// Copies a model under a new name (a second manifest over the same blobs).

@@ -11,7 +11,6 @@ pub mod ndjson;
 pub mod plan;
 pub mod routes;
 pub mod shutdown;
-pub mod sse;
 pub mod state;
 #[cfg(test)]
 mod tests;

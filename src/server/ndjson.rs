@@ -1,16 +1,20 @@
-//! Turning a [`PieceStream`] into a reply: NDJSON lines (`application/x-ndjson`) when streaming,
-//! one JSON object otherwise. An error before the first piece becomes a normal error response
-//! with its status; an error after it becomes a final `{"error": ...}` line. A stream never ends
-//! without a `done` or `error` line (ollama-js throws otherwise).
+//! The one place that writes NDJSON replies (`application/x-ndjson`), streaming or, with
+//! `stream: false`, folded into one JSON object:
+//! - [`respond`] for generation: a [`PieceStream`] becomes lines. An error before the first piece
+//!   becomes a normal error response with its status; an error after it becomes a final
+//!   `{"error": ...}` line. A stream never ends without a `done` or `error` line (ollama-js
+//!   throws otherwise).
+//! - [`progress`] for pull and create: progress lines, an error ending the stream as an
+//!   `{"error": ...}` line (or, unstreamed, a 500).
 
 use super::error::ServerError;
 use super::infer::{Delta, DoneInfo, Piece, PieceStream};
-use crate::api::ErrorBody;
+use crate::api::{ErrorBody, ProgressResponse};
 use axum::body::{Body, Bytes};
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use serde::Serialize;
 
 /// Builds the endpoint's wire object from a delta and, on the last line, the done info.
@@ -27,6 +31,7 @@ pub fn merge(into: &mut Delta, d: Delta) {
     into.logprobs.extend(d.logprobs);
 }
 
+/// A generation reply: NDJSON lines of `C` when `stream`, else the whole reply as one `C`.
 pub async fn respond<C: Chunk>(model: String, stream: bool, mut pieces: PieceStream) -> Response {
     if !stream {
         let mut all = Delta::default();
@@ -76,11 +81,40 @@ pub async fn respond<C: Chunk>(model: String, stream: bool, mut pieces: PieceStr
                 }
             };
             std::future::ready(Some(line))
-        })
-        .map(Ok::<Bytes, std::convert::Infallible>);
+        });
+    lines_response(lines)
+}
+
+/// A progress reply (pull, create): each item a line, an `Err` the last line. Unstreamed, the
+/// last progress object, or a 500 with the error.
+pub async fn progress<S>(stream: bool, mut items: S) -> Response
+where
+    S: Stream<Item = Result<ProgressResponse, String>> + Send + Unpin + 'static,
+{
+    if !stream {
+        let mut last = ProgressResponse::default();
+        while let Some(item) = items.next().await {
+            match item {
+                Ok(p) => last = p,
+                Err(error) => {
+                    return (StatusCode::INTERNAL_SERVER_ERROR, Json(ErrorBody { error }))
+                        .into_response()
+                }
+            }
+        }
+        return Json(last).into_response();
+    }
+    lines_response(items.map(|item| match item {
+        Ok(p) => to_line(&p),
+        Err(error) => to_line(&ErrorBody { error }),
+    }))
+}
+
+/// The response around a stream of finished lines.
+fn lines_response(lines: impl Stream<Item = Bytes> + Send + 'static) -> Response {
     (
         [(header::CONTENT_TYPE, "application/x-ndjson")],
-        Body::from_stream(lines),
+        Body::from_stream(lines.map(Ok::<Bytes, std::convert::Infallible>)),
     )
         .into_response()
 }

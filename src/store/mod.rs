@@ -4,6 +4,7 @@
 //! Today the one source is the Hugging Face hub cache (MLX models); Ollama's own store joins as a
 //! second [`Source`] with the llama.cpp runner.
 
+pub mod blob_writer;
 pub mod facts;
 pub mod format;
 pub mod gguf;

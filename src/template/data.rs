@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 
 use crate::api::Message;
 
-use super::value::{JsonKey, List, Map, Print, Struct, Value};
+use gotemplate::{JsonKey, List, Map, Print, Struct, Value};
 
 /// `.Messages`: `[]*templateMessage`, nil when there are none.
 pub(crate) fn messages(msgs: &[Message]) -> Value {

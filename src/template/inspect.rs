@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::ast::{Arg, Branch, Command, Node, Pipe};
+use gotemplate::ast::{Arg, Branch, Command, Node, Pipe};
 
 /// Ollama's `Template.Vars()`: sorted, de-duplicated, lower-cased identifiers of the main body
 /// and every `define`. Like Ollama's walk it stops at a `{{ template "name" }}` without a

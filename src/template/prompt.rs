@@ -17,9 +17,10 @@ use serde_json::Value as Json;
 
 use crate::api::Message;
 
-use super::ast::{Arg, Command, Node, Pipe};
-use super::value::{Map, Value};
-use super::{data, inspect, Template, TemplateError};
+use gotemplate::ast::{Arg, Command, Node, Pipe};
+use gotemplate::Map;
+
+use super::{data, inspect, Template, TemplateError, Value};
 
 /// The request's `think` as templates see it: `.Think`, `.ThinkLevel` and `.IsThinkSet`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -71,8 +72,8 @@ pub struct Values<'a> {
 /// Ollama's `template.Parse`: Go's parse, then its identifier walk, which rejects a
 /// `{{ template "name" }}` without a pipeline ("undefined template specified").
 pub fn parse(source: &str) -> Result<Template, TemplateError> {
-    let template = Template::parse(source)?;
-    if let (_, Some(e)) = inspect::vars(&template.root, &template.defines) {
+    let template = super::parse(source)?;
+    if let (_, Some(e)) = inspect::vars(template.root(), template.defines()) {
         return Err(TemplateError::Other(e));
     }
     Ok(template)
@@ -80,7 +81,7 @@ pub fn parse(source: &str) -> Result<Template, TemplateError> {
 
 /// Ollama's `Template.Execute`.
 pub fn execute(template: &Template, values: &Values<'_>) -> Result<String, TemplateError> {
-    let (vars, error) = inspect::vars(&template.root, &template.defines);
+    let (vars, error) = inspect::vars(template.root(), template.defines());
     if let Some(e) = error {
         return Err(TemplateError::Other(e));
     }
@@ -97,7 +98,7 @@ pub fn execute(template: &Template, values: &Values<'_>) -> Result<String, Templ
             ],
             think,
         );
-        return template.run(&root, &data);
+        return template.execute_body(&root, &data);
     }
 
     if vars.iter().any(|v| v == "messages") {
@@ -110,7 +111,7 @@ pub fn execute(template: &Template, values: &Values<'_>) -> Result<String, Templ
             ],
             think,
         );
-        return template.run(&root, &data);
+        return template.execute_body(&root, &data);
     }
 
     legacy(template, &root, &messages, think)
@@ -143,7 +144,7 @@ fn legacy(
             _ => false,
         };
         if closes {
-            out.push_str(&template.run(root, &turn(&system, &prompt, &response))?);
+            out.push_str(&template.execute_body(root, &turn(&system, &prompt, &response))?);
             system.clear();
             prompt.clear();
             response.clear();
@@ -162,7 +163,7 @@ fn legacy(
                 .to_owned(),
         )
     })?;
-    out.push_str(&template.run(&cut, &turn(&system, &prompt, &response))?);
+    out.push_str(&template.execute_body(&cut, &turn(&system, &prompt, &response))?);
     Ok(out)
 }
 
@@ -170,9 +171,9 @@ fn legacy(
 /// `.Response`, so legacy and FIM output ends where the model's answer goes.
 fn with_response<'t>(template: &'t Template, vars: &[String]) -> Cow<'t, [Node]> {
     if vars.iter().any(|v| v == "messages" || v == "response") {
-        return Cow::Borrowed(&template.root);
+        return Cow::Borrowed(template.root());
     }
-    let mut root = template.root.clone();
+    let mut root = template.root().to_vec();
     root.push(Node::Action(Pipe {
         pos: 0,
         is_assign: false,
@@ -419,7 +420,7 @@ pub struct Capabilities {
 
 /// Ollama's template-derived capabilities (`Model.Capabilities` in `server/images.go`).
 pub fn capabilities(template: &Template) -> Capabilities {
-    let (vars, _) = inspect::vars(&template.root, &template.defines);
+    let (vars, _) = inspect::vars(template.root(), template.defines());
     let has = |name: &str| vars.iter().any(|v| v == name);
     Capabilities {
         tools: has("tools"),
@@ -431,6 +432,12 @@ pub fn capabilities(template: &Template) -> Capabilities {
 /// The opening and closing thinking tags Ollama infers from the template (e.g. `<think>` and
 /// `</think>`), when both are found.
 pub fn thinking_tags(template: &Template) -> Option<(String, String)> {
-    let (open, close) = inspect::infer_thinking_tags(&template.root);
+    let (open, close) = inspect::infer_thinking_tags(template.root());
     (!open.is_empty() && !close.is_empty()).then_some((open, close))
+}
+
+/// Ollama's `Template.Vars()`: the lower-cased names of every field and variable the template
+/// references (`messages`, `tools`, `system`, `$i`, ...), sorted and de-duplicated.
+pub fn vars(template: &Template) -> Vec<String> {
+    inspect::vars(template.root(), template.defines()).0
 }

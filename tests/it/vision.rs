@@ -11,6 +11,8 @@
 //! 32x32 images cost 4 prompt tokens as well.
 
 use crate::support::*;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use serde_json::{json, Value};
 
 /// Prompt tokens one fixture image costs (tests/fixtures/tinymodels/vision.py, IMAGE_TOKENS).
@@ -44,33 +46,13 @@ fn vision_server() -> Option<Vision> {
         );
         ollama_model(store, "text-gguf", &gguf, &[]);
     })?;
-    let image = |name: &str| base64(&std::fs::read(fx.join("images").join(name)).unwrap());
+    let image = |name: &str| STANDARD.encode(std::fs::read(fx.join("images").join(name)).unwrap());
     Some(Vision {
         server,
         red: image("red.png"),
         gradient: image("gradient.png"),
         _dir: dir,
     })
-}
-
-/// Standard, padded base64.
-fn base64(bytes: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 fn post(s: &TestServer, path: &str, body: Value) -> (u16, Value) {
@@ -366,7 +348,7 @@ fn images_reach_mlx_vision_models_through_mlx_vlm() {
         python,
         env: vec![],
     });
-    let image = |name: &str| base64(&std::fs::read(fx.join("images").join(name)).unwrap());
+    let image = |name: &str| STANDARD.encode(std::fs::read(fx.join("images").join(name)).unwrap());
     let (red, gradient) = (image("red.png"), image("gradient.png"));
 
     // /api/show lists vision for the VLM only.

@@ -46,139 +46,168 @@ fn err(line: usize, kind: ParseErrorKind) -> ParseError {
 }
 
 pub(super) fn parse_text(text: &str) -> Result<Modelfile, ParseError> {
-    let mut commands = Vec::new();
-    let mut curr = State::Nil;
-    let mut buf = String::new();
-    // The command being read: Ollama's `cmd.Name`, the role of a MESSAGE, and how to name the
-    // command in an error (`SYSTEM`, `PARAMETER stop`, `MESSAGE user`).
-    let mut name = String::new();
-    let mut role = String::new();
-    let mut keyword = String::new();
-    let mut line = 1;
-    let mut cmd_line = 1;
-
+    let mut parser = Parser::new();
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
+        parser.read(c, chars.peek() == Some(&'\n'))?;
+    }
+    parser.finish()
+}
+
+/// Ollama's parser state: where the machine is, the token being read, and the command so far.
+struct Parser {
+    commands: Vec<Command>,
+    state: State,
+    buf: String,
+    /// The command being read: Ollama's `cmd.Name`, the role of a MESSAGE, and how to name the
+    /// command in an error (`SYSTEM`, `PARAMETER stop`, `MESSAGE user`).
+    name: String,
+    role: String,
+    keyword: String,
+    /// The line being read, and the line the current command started on (1-based).
+    line: usize,
+    cmd_line: usize,
+}
+
+impl Parser {
+    fn new() -> Parser {
+        Parser {
+            commands: Vec::new(),
+            state: State::Nil,
+            buf: String::new(),
+            name: String::new(),
+            role: String::new(),
+            keyword: String::new(),
+            line: 1,
+            cmd_line: 1,
+        }
+    }
+
+    /// One character; `before_lf` says whether a `\n` follows it.
+    fn read(&mut self, c: char, before_lf: bool) -> Result<(), ParseError> {
         // A newline belongs to the line it ends; CRLF counts once.
-        let at = line;
-        if c == '\n' || (c == '\r' && chars.peek() != Some(&'\n')) {
-            line += 1;
+        let at = self.line;
+        if c == '\n' || (c == '\r' && !before_lf) {
+            self.line += 1;
         }
-
-        let Some((mut next, r)) = transition(c, curr) else {
-            return Err(bad_char(curr, c, &buf, at));
+        let Some((next, keep)) = transition(c, self.state) else {
+            return Err(bad_char(self.state, c, &self.buf, at));
         };
-
-        if next != curr {
-            match curr {
-                State::Name => {
-                    let lower = buf.to_lowercase();
-                    if !COMMANDS.contains(&lower.as_str()) {
-                        return Err(err(at, ParseErrorKind::InvalidCommand));
-                    }
-                    keyword = buf.to_uppercase();
-                    match lower.as_str() {
-                        "from" => name = "model".into(),
-                        // The name is the parameter's, read next.
-                        "parameter" => next = State::Parameter,
-                        "message" => {
-                            next = State::Message;
-                            name = lower;
-                        }
-                        _ => name = lower,
-                    }
-                }
-                State::Parameter => {
-                    name.clone_from(&buf);
-                    keyword = format!("PARAMETER {buf}");
-                }
-                State::Message => {
-                    if !ROLES.contains(&buf.as_str()) {
-                        return Err(err(at, ParseErrorKind::InvalidMessageRole));
-                    }
-                    role.clone_from(&buf);
-                    keyword = format!("MESSAGE {buf}");
-                }
-                State::Nil | State::Comment => {}
-                State::Value => match unquote(buf.trim()) {
-                    // The value ends at a newline once its quotes are balanced; a space never
-                    // ends it.
-                    Some(value) if !is_space(c) => {
-                        let args = if role.is_empty() {
-                            value.to_owned()
-                        } else {
-                            format!("{}: {value}", std::mem::take(&mut role))
-                        };
-                        commands.push(Command {
-                            name: name.clone(),
-                            args,
-                            line: cmd_line,
-                        });
-                    }
-                    _ => {
-                        buf.push(c);
-                        continue;
-                    }
-                },
-            }
-            buf.clear();
-            if curr == State::Nil && next == State::Name {
-                cmd_line = at;
-            }
-            curr = next;
-        }
-
-        if let Some(r) = r {
-            if is_print(r) {
-                buf.push(r);
-            }
-        }
-    }
-
-    // Flush the last command.
-    match curr {
-        State::Nil | State::Comment => {}
-        State::Value => match unquote(buf.trim()) {
-            Some(value) => {
-                let args = if role.is_empty() {
-                    value.to_owned()
-                } else {
-                    format!("{role}: {value}")
-                };
-                commands.push(Command {
-                    name,
-                    args,
-                    line: cmd_line,
-                });
-            }
-            None => return Err(err(cmd_line, ParseErrorKind::UnterminatedQuote(keyword))),
-        },
-        State::Name => {
-            let kind = if COMMANDS.contains(&buf.to_lowercase().as_str()) {
-                ParseErrorKind::MissingValue(buf.to_uppercase())
-            } else {
-                ParseErrorKind::InvalidCommand
+        if next != self.state {
+            let Some(next) = self.leave(next, c, at)? else {
+                // The value goes on (a space, or quotes still open): the character is part of it.
+                self.buf.push(c);
+                return Ok(());
             };
-            return Err(err(line, kind));
+            self.buf.clear();
+            if self.state == State::Nil && next == State::Name {
+                self.cmd_line = at;
+            }
+            self.state = next;
         }
-        State::Parameter => {
-            return Err(err(
-                line,
-                ParseErrorKind::MissingValue(format!("PARAMETER {buf}")),
-            ))
+        if let Some(r) = keep.filter(|r| is_print(*r)) {
+            self.buf.push(r);
         }
-        State::Message => {
-            return Err(err(
-                line,
-                ParseErrorKind::MissingValue(format!("MESSAGE {buf}")),
-            ))
-        }
+        Ok(())
     }
 
-    if !commands.iter().any(|c| c.name == "model") {
-        return Err(err(0, ParseErrorKind::MissingFrom));
+    /// Ends the token of the current state on the way to `next`: a keyword names the command, a
+    /// parameter name or role is checked, a value completes the command. Returns the state to
+    /// enter (a keyword may redirect it), or `None` while a value continues.
+    fn leave(&mut self, mut next: State, c: char, at: usize) -> Result<Option<State>, ParseError> {
+        let buf = &self.buf;
+        match self.state {
+            State::Name => {
+                let lower = buf.to_lowercase();
+                if !COMMANDS.contains(&lower.as_str()) {
+                    return Err(err(at, ParseErrorKind::InvalidCommand));
+                }
+                self.keyword = buf.to_uppercase();
+                match lower.as_str() {
+                    "from" => self.name = "model".into(),
+                    // The name is the parameter's, read next.
+                    "parameter" => next = State::Parameter,
+                    "message" => {
+                        next = State::Message;
+                        self.name = lower;
+                    }
+                    _ => self.name = lower,
+                }
+            }
+            State::Parameter => {
+                self.name.clone_from(buf);
+                self.keyword = format!("PARAMETER {buf}");
+            }
+            State::Message => {
+                if !ROLES.contains(&buf.as_str()) {
+                    return Err(err(at, ParseErrorKind::InvalidMessageRole));
+                }
+                self.role.clone_from(buf);
+                self.keyword = format!("MESSAGE {buf}");
+            }
+            State::Nil | State::Comment => {}
+            // The value ends at a newline once its quotes are balanced; a space never ends it.
+            State::Value => match unquote(buf.trim()).map(str::to_owned) {
+                Some(value) if !is_space(c) => self.push(&value),
+                _ => return Ok(None),
+            },
+        }
+        Ok(Some(next))
     }
-    Ok(Modelfile { commands })
+
+    /// Completes the command with its value (a MESSAGE's is `role: content`).
+    fn push(&mut self, value: &str) {
+        let args = if self.role.is_empty() {
+            value.to_owned()
+        } else {
+            format!("{}: {value}", std::mem::take(&mut self.role))
+        };
+        self.commands.push(Command {
+            name: self.name.clone(),
+            args,
+            line: self.cmd_line,
+        });
+    }
+
+    /// At the end of the text: flushes the last command, or says what it lacks.
+    fn finish(mut self) -> Result<Modelfile, ParseError> {
+        let buf = &self.buf;
+        match self.state {
+            State::Nil | State::Comment => {}
+            State::Value => match unquote(buf.trim()).map(str::to_owned) {
+                Some(value) => self.push(&value),
+                None => {
+                    let keyword = std::mem::take(&mut self.keyword);
+                    return Err(err(
+                        self.cmd_line,
+                        ParseErrorKind::UnterminatedQuote(keyword),
+                    ));
+                }
+            },
+            State::Name => {
+                let kind = if COMMANDS.contains(&buf.to_lowercase().as_str()) {
+                    ParseErrorKind::MissingValue(buf.to_uppercase())
+                } else {
+                    ParseErrorKind::InvalidCommand
+                };
+                return Err(err(self.line, kind));
+            }
+            State::Parameter => {
+                let kind = ParseErrorKind::MissingValue(format!("PARAMETER {buf}"));
+                return Err(err(self.line, kind));
+            }
+            State::Message => {
+                let kind = ParseErrorKind::MissingValue(format!("MESSAGE {buf}"));
+                return Err(err(self.line, kind));
+            }
+        }
+        if !self.commands.iter().any(|c| c.name == "model") {
+            return Err(err(0, ParseErrorKind::MissingFrom));
+        }
+        Ok(Modelfile {
+            commands: self.commands,
+        })
+    }
 }
 
 /// Ollama's `parseRuneForState`: the next state, and the rune to keep (if any). `None` is an

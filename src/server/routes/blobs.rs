@@ -1,16 +1,15 @@
 //! `HEAD` and `POST /api/blobs/:digest`: uploads for create. The digest is validated (no path
-//! tricks), the upload is hashed as it streams to a temporary file, and only a matching upload is
-//! renamed into place: nothing partial stays behind.
+//! tricks), the upload is hashed as it streams to a temporary file (`store::blob_writer`), and
+//! only a matching upload is renamed into place: nothing partial stays behind.
 
 use crate::server::error::ServerError;
 use crate::server::state::AppState;
+use crate::store::blob_writer::{BlobSink, CommitError};
 use crate::store::ollama::{temp_sibling, BlobDigest};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use futures_util::StreamExt;
-use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
 fn parse(raw: &str) -> Result<BlobDigest, ServerError> {
     BlobDigest::parse(raw).map_err(|_| ServerError::BadRequest("invalid digest format".into()))
@@ -26,6 +25,13 @@ pub async fn head(State(state): State<AppState>, Path(raw): Path<String>) -> Sta
 
 /// Deletes the temporary file unless the upload was committed.
 struct Partial(Option<std::path::PathBuf>);
+
+impl Partial {
+    /// The file was renamed into place: nothing to delete.
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
 
 impl Drop for Partial {
     fn drop(&mut self) {
@@ -50,26 +56,42 @@ pub async fn upload(
         .await
         .map_err(io)?;
     let tmp = temp_sibling(&dest);
-    let mut partial = Partial(Some(tmp.clone()));
-    let mut file = tokio::fs::File::create(&tmp).await.map_err(io)?;
-    let mut hasher = Sha256::new();
+    let partial = Partial(Some(tmp.clone()));
+    let sink = BlobSink::spawn(tmp, false);
     let mut stream = body.into_data_stream();
+    let mut interrupted = None;
     while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| ServerError::BadRequest(format!("upload interrupted: {e}")))?;
-        hasher.update(&chunk);
-        file.write_all(&chunk).await.map_err(io)?;
+        match chunk {
+            Ok(chunk) => {
+                if !sink.send(chunk).await {
+                    break; // the writer failed: finish() says why
+                }
+            }
+            Err(e) => {
+                interrupted = Some(e);
+                break;
+            }
+        }
     }
-    file.sync_all().await.map_err(io)?;
-    drop(file);
-    let got = format!("sha256:{}", hex::encode(hasher.finalize()));
-    if got != digest.as_str() {
-        return Err(ServerError::BadRequest(format!(
-            "digest mismatch, expected \"{}\", got \"{got}\"",
+    // Wait for the writer either way, so that the file is closed before `partial` removes it.
+    let written = sink.finish().await;
+    if let Some(e) = interrupted {
+        return Err(ServerError::BadRequest(format!("upload interrupted: {e}")));
+    }
+    let written = written.map_err(io)?;
+    let want = digest.as_str().trim_start_matches("sha256:").to_owned();
+    let committed = tokio::task::spawn_blocking(move || written.commit(&dest, Some(&want)))
+        .await
+        .map_err(|e| ServerError::Internal(e.to_string()))?;
+    match committed {
+        Ok(()) => {
+            partial.keep();
+            Ok(StatusCode::CREATED)
+        }
+        Err(CommitError::Mismatch { got, .. }) => Err(ServerError::BadRequest(format!(
+            "digest mismatch, expected \"{}\", got \"sha256:{got}\"",
             digest.as_str()
-        )));
+        ))),
+        Err(CommitError::Io(e)) => Err(io(e)),
     }
-    tokio::fs::rename(&tmp, &dest).await.map_err(io)?;
-    partial.0 = None;
-    Ok(StatusCode::CREATED)
 }

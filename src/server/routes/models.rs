@@ -5,6 +5,7 @@ use crate::api::{
 };
 use crate::server::error::ServerError;
 use crate::server::extract::AppJson;
+use crate::server::ndjson;
 use crate::server::state::AppState;
 use crate::store::LocalModel;
 use axum::extract::State;
@@ -178,21 +179,10 @@ pub async fn create(
     State(state): State<AppState>,
     AppJson(req): AppJson<crate::api::CreateRequest>,
 ) -> Result<axum::response::Response, ServerError> {
-    use axum::response::IntoResponse;
     let stream = req.stream.unwrap_or(true);
     let lines = crate::server::create::create(&state, req).await?;
-    if !stream {
-        return Ok(Json(lines.last().cloned().unwrap_or_default()).into_response());
-    }
-    let body: String = lines
-        .iter()
-        .map(|l| serde_json::to_string(l).unwrap_or_default() + "\n")
-        .collect();
-    Ok((
-        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
-        body,
-    )
-        .into_response())
+    let progress = futures_util::stream::iter(lines.into_iter().map(Ok));
+    Ok(ndjson::progress(stream, progress).await)
 }
 
 /// `POST /api/copy`: 200 with an empty body.

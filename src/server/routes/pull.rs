@@ -2,17 +2,14 @@
 //! The pull runs in its own task; when the client goes away it stops at the next progress step
 //! and its partial files stay for the next pull to resume.
 
-use crate::api::{ErrorBody, ProgressResponse, PullRequest};
+use crate::api::{ProgressResponse, PullRequest};
 use crate::pull::Target;
 use crate::server::error::ServerError;
 use crate::server::extract::AppJson;
+use crate::server::ndjson;
 use crate::server::state::AppState;
-use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use futures_util::StreamExt;
+use axum::response::Response;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 pub async fn pull(
@@ -39,35 +36,6 @@ pub async fn pull(
             }
         }
     });
-    if req.stream == Some(false) {
-        let mut last = ProgressResponse::default();
-        let mut rx = rx;
-        while let Some(item) = rx.recv().await {
-            match item {
-                Ok(p) => last = p,
-                Err(e) => {
-                    return Ok((
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        Json(ErrorBody { error: e }),
-                    )
-                        .into_response())
-                }
-            }
-        }
-        return Ok(Json(last).into_response());
-    }
-    let lines = UnboundedReceiverStream::new(rx).map(|item| {
-        let mut line = match item {
-            Ok(p) => serde_json::to_vec(&p),
-            Err(e) => serde_json::to_vec(&ErrorBody { error: e }),
-        }
-        .unwrap_or_default();
-        line.push(b'\n');
-        Ok::<Bytes, std::convert::Infallible>(Bytes::from(line))
-    });
-    Ok((
-        [(header::CONTENT_TYPE, "application/x-ndjson")],
-        Body::from_stream(lines),
-    )
-        .into_response())
+    let progress = UnboundedReceiverStream::new(rx);
+    Ok(ndjson::progress(req.stream != Some(false), progress).await)
 }

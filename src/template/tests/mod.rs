@@ -1,7 +1,7 @@
-//! Tests for the template engine and Ollama's prompt construction, with shared helpers and the
-//! conversations Ollama's own template tests use.
+//! Tests for Ollama's functions and prompt construction, with shared helpers and the
+//! conversations Ollama's own template tests use. The engine's own tests are in the gotemplate
+//! crate.
 
-mod engine;
 mod fixtures;
 mod functions;
 mod golden;
@@ -11,12 +11,12 @@ mod robust;
 
 use serde_json::{json, Value as Json};
 
-use super::{Template, TemplateError};
+use super::{parse, TemplateError};
 use crate::api::Message;
 
 /// Parses and renders with JSON data, failing the test on any error.
 fn render(src: &str, data: Json) -> String {
-    let template = Template::parse(src).unwrap_or_else(|e| panic!("parse {src:?}: {e}"));
+    let template = parse(src).unwrap_or_else(|e| panic!("parse {src:?}: {e}"));
     template
         .render(&data)
         .unwrap_or_else(|e| panic!("render {src:?}: {e}"))
@@ -24,7 +24,7 @@ fn render(src: &str, data: Json) -> String {
 
 /// The error of parsing, or else of rendering.
 fn render_err(src: &str, data: Json) -> TemplateError {
-    match Template::parse(src) {
+    match parse(src) {
         Err(e) => e,
         Ok(template) => match template.render(&data) {
             Err(e) => e,

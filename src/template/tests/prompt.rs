@@ -6,9 +6,8 @@ use serde_json::json;
 use super::super::inspect::infer_thinking_tags;
 use super::super::prompt::{
     capabilities, chat_messages, chat_prompt, generate_messages, parse, render_chat, thinking_tags,
-    Capabilities, PromptImage, Think, Truncation,
+    vars, Capabilities, PromptImage, Think, Truncation,
 };
-use super::super::Template;
 use super::fixtures::{CHATML, LLAMA31, QWEN25_TOOLS};
 use super::msg;
 use crate::api::Message;
@@ -293,7 +292,7 @@ fn identifiers_match_ollamas_vars() {
         ("{{ range $i, $m := $.Messages }}{{ $m.Content }}{{ (.X).Y }}{{ end }}", &["$", "$m", "content", "messages"]),
     ];
     for (src, want) in cases {
-        assert_eq!(Template::parse(src).unwrap().vars(), *want, "{src}");
+        assert_eq!(vars(&super::super::parse(src).unwrap()), *want, "{src}");
     }
 }
 
@@ -301,7 +300,10 @@ fn identifiers_match_ollamas_vars() {
 fn ollama_parse_rejects_template_calls_without_data() {
     let src = r#"{{ define "x" }}a{{ end }}{{ template "x" }}"#;
     assert_eq!(
-        Template::parse(src).unwrap().render(&json!({})).unwrap(),
+        super::super::parse(src)
+            .unwrap()
+            .render(&json!({}))
+            .unwrap(),
         "a"
     );
     assert_eq!(
@@ -357,9 +359,9 @@ fn thinking_tags_match_ollama() {
         (gemma3, "<unused94>", "<unused95>"),
     ];
     for (src, open, close) in cases {
-        let t = Template::parse(src).unwrap();
+        let t = super::super::parse(src).unwrap();
         assert_eq!(
-            infer_thinking_tags(&t.root),
+            infer_thinking_tags(t.root()),
             (open.to_owned(), close.to_owned()),
             "{src}"
         );

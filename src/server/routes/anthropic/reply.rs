@@ -8,12 +8,12 @@ use crate::server::error::ServerError;
 use crate::server::infer::{Delta, DoneInfo, Piece, PieceStream};
 use crate::server::ndjson::merge;
 use crate::server::routes::common::random_id;
-use crate::server::sse;
-use axum::body::Bytes;
+use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
+use std::convert::Infallible;
 
 fn stop_reason(d: &DoneInfo, called: bool) -> &'static str {
     match d.done_reason.as_str() {
@@ -84,11 +84,11 @@ struct Blocks {
 }
 
 impl Blocks {
-    fn event(name: &str, data: Value) -> Bytes {
-        sse::named(name, &data)
+    fn event(name: &str, data: Value) -> Event {
+        named(name, &data)
     }
 
-    fn delta(&mut self, d: Delta, out: &mut Vec<Bytes>) {
+    fn delta(&mut self, d: Delta, out: &mut Vec<Event>) {
         if !d.thinking.is_empty() {
             self.start(Open::Thinking, out);
             out.push(self.block_delta(json!({"type": "thinking_delta", "thinking": d.thinking})));
@@ -116,7 +116,7 @@ impl Blocks {
         }
     }
 
-    fn block_delta(&self, delta: Value) -> Bytes {
+    fn block_delta(&self, delta: Value) -> Event {
         Self::event(
             "content_block_delta",
             json!({"type": "content_block_delta", "index": self.index, "delta": delta}),
@@ -124,7 +124,7 @@ impl Blocks {
     }
 
     /// Opens a thinking or text block, closing another kind first.
-    fn start(&mut self, kind: Open, out: &mut Vec<Bytes>) {
+    fn start(&mut self, kind: Open, out: &mut Vec<Event>) {
         if self.open == Some(kind) {
             return;
         }
@@ -140,7 +140,7 @@ impl Blocks {
         self.open = Some(kind);
     }
 
-    fn stop(&mut self, out: &mut Vec<Bytes>) {
+    fn stop(&mut self, out: &mut Vec<Event>) {
         if self.open.take().is_some() {
             out.push(Self::event(
                 "content_block_stop",
@@ -169,8 +169,8 @@ pub(super) async fn stream_reply(
         "content": [], "stop_reason": null, "stop_sequence": null,
         "usage": {"input_tokens": 0, "output_tokens": 0}}});
     let head = vec![
-        sse::named("message_start", &start),
-        sse::named("ping", &json!({"type": "ping"})),
+        named("message_start", &start),
+        named("ping", &json!({"type": "ping"})),
     ];
     let mut blocks = Blocks::default();
     let events = stream::once(async move { Ok(first) })
@@ -186,15 +186,21 @@ pub(super) async fn stream_reply(
                         "delta": {"stop_reason": stop_reason(&d, blocks.called), "stop_sequence": d.stop_sequence},
                         "usage": {"input_tokens": d.metrics.prompt_eval_count,
                                   "output_tokens": d.metrics.eval_count}});
-                    out.push(sse::named("message_delta", &delta));
-                    out.push(sse::named("message_stop", &json!({"type": "message_stop"})));
+                    out.push(named("message_delta", &delta));
+                    out.push(named("message_stop", &json!({"type": "message_stop"})));
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "stream failed");
-                    out.push(sse::named("error", &json!(error_body(&e))));
+                    out.push(named("error", &json!(error_body(&e))));
                 }
             }
             stream::iter(out)
         });
-    Ok(sse::response(stream::iter(head).chain(events)))
+    let events = stream::iter(head).chain(events).map(Ok::<_, Infallible>);
+    Ok(Sse::new(events).into_response())
+}
+
+/// One named event: `event: <name>` and its JSON data.
+fn named(name: &str, data: &Value) -> Event {
+    Event::default().event(name).data(data.to_string())
 }

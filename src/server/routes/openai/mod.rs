@@ -20,6 +20,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use base64::Engine as _;
 use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -216,7 +217,7 @@ pub async fn embeddings(
         let v = infer::normalize(v, dims)?;
         let embedding = if base64 {
             let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-            json!(crate::base64::encode(&bytes))
+            json!(base64::engine::general_purpose::STANDARD.encode(&bytes))
         } else {
             json!(v)
         };

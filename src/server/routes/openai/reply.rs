@@ -9,11 +9,12 @@ use crate::api::{Logprob, ToolCall};
 use crate::server::error::ServerError;
 use crate::server::infer::{Delta, DoneInfo, Piece, PieceStream};
 use crate::server::ndjson::merge;
-use crate::server::sse;
+use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
+use std::convert::Infallible;
 
 /// Which OpenAI endpoint a reply is for.
 #[derive(Clone, Copy)]
@@ -113,9 +114,14 @@ pub async fn reply(mut pieces: PieceStream, r: Reply) -> Result<Response, OpenAi
                 end = true;
             }
         }
-        sse::data_events(out, end)
+        // `data: <json>` events, then `data: [DONE]` at the end.
+        let done = end.then(|| Event::default().data("[DONE]"));
+        let events = out
+            .into_iter()
+            .map(|v| Event::default().data(v.to_string()));
+        futures_util::stream::iter(events.chain(done).map(Ok::<_, Infallible>))
     });
-    Ok(sse::response(events))
+    Ok(Sse::new(events).into_response())
 }
 
 /// The stream choices for one delta: reasoning, content and each tool call apart.

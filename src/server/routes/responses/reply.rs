@@ -9,12 +9,12 @@ use crate::server::infer::{Delta, DoneInfo, Piece, PieceStream};
 use crate::server::ndjson::merge;
 use crate::server::routes::common::random_id;
 use crate::server::routes::openai::{now, OpenAiError};
-use crate::server::sse;
-use axum::body::Bytes;
+use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Map, Value};
+use std::convert::Infallible;
 
 /// The request fields a Response object echoes, and its id and creation time.
 pub(super) struct Echo {
@@ -158,14 +158,14 @@ struct Events {
 }
 
 impl Events {
-    fn emit(&mut self, out: &mut Vec<Bytes>, kind: &str, mut data: Value) {
+    fn emit(&mut self, out: &mut Vec<Event>, kind: &str, mut data: Value) {
         data["type"] = json!(kind);
         data["sequence_number"] = json!(self.seq);
         self.seq += 1;
-        out.push(sse::named(kind, &data));
+        out.push(named(kind, &data));
     }
 
-    fn delta(&mut self, d: Delta, out: &mut Vec<Bytes>) {
+    fn delta(&mut self, d: Delta, out: &mut Vec<Event>) {
         if !d.thinking.is_empty() {
             if !matches!(self.open, Some(Open::Reasoning { .. })) {
                 self.close(out);
@@ -262,7 +262,7 @@ impl Events {
     }
 
     /// Finishes the open reasoning or message item.
-    fn close(&mut self, out: &mut Vec<Bytes>) {
+    fn close(&mut self, out: &mut Vec<Event>) {
         let idx = self.output.len();
         let item = match self.open.take() {
             None => return,
@@ -353,5 +353,11 @@ pub(super) async fn stream_reply(
             }
             stream::iter(out)
         });
-    Ok(sse::response(stream::iter(head).chain(events)))
+    let events = stream::iter(head).chain(events).map(Ok::<_, Infallible>);
+    Ok(Sse::new(events).into_response())
+}
+
+/// One named event: `event: <name>` and its JSON data.
+fn named(name: &str, data: &Value) -> Event {
+    Event::default().event(name).data(data.to_string())
 }

@@ -10,7 +10,7 @@ use std::fmt::Display;
 use super::ast::{Arg, Branch, Node, Num, Pipe};
 use super::error::{line_col, TemplateError};
 use super::format::sprint_value;
-use super::funcs::{self, Param};
+use super::funcs::{self, Funcs, Param};
 use super::value::Value;
 
 /// Nodes evaluated per execution before giving up; real prompts need a few thousand per message.
@@ -24,11 +24,13 @@ pub(crate) fn execute(
     src: &str,
     root: &[Node],
     defines: &BTreeMap<String, Vec<Node>>,
+    funcs: &Funcs,
     data: &Value,
 ) -> std::result::Result<String, TemplateError> {
     let mut state = State {
         src,
         defines,
+        funcs,
         vars: vec![("$".to_owned(), data.clone())],
         out: String::new(),
         steps: 0,
@@ -48,6 +50,7 @@ enum Flow {
 struct State<'a> {
     src: &'a str,
     defines: &'a BTreeMap<String, Vec<Node>>,
+    funcs: &'a Funcs,
     vars: Vec<(String, Value)>,
     out: String,
     steps: u64,
@@ -421,7 +424,7 @@ impl State<'_> {
         args: &[Arg],
         last: Option<Value>,
     ) -> Result<Value> {
-        let Some(sig) = funcs::signature(name) else {
+        let Some(sig) = funcs::signature(name, self.funcs) else {
             return self.fail(pos, ident, format!("{name:?} is not a defined function"));
         };
         let given = args.len() + usize::from(last.is_some());
@@ -450,7 +453,7 @@ impl State<'_> {
                 .or(sig.variadic)
                 .unwrap_or(Param::Any)
         };
-        if name == "and" || name == "or" {
+        if funcs::is_and_or(name, self.funcs) {
             let mut value = Value::Nil;
             for arg in args {
                 value = self.eval_arg(dot, arg, Param::Reflect)?;
@@ -477,7 +480,7 @@ impl State<'_> {
             }
             values.push(last);
         }
-        match funcs::call(name, &values) {
+        match funcs::call(name, &values, self.funcs) {
             Ok(v) => Ok(v),
             Err(e) => self.fail(pos, cmd, format!("error calling {name}: {e}")),
         }

@@ -1,8 +1,8 @@
-//! The data a template runs on, modelled on what Go's reflection sees in Ollama's values: nil
-//! interfaces, strings, ints, float64s, slices, maps (Go maps iterate and marshal in sorted key
-//! order; Ollama's ordered maps keep insertion order) and structs whose fields have Go names for
-//! field access and `json` tags for `json` output. A value may also print as JSON, as Ollama's
-//! types with a `String()` method do (`{{ .Tools }}`, `{{ .Function.Arguments }}`).
+//! The data a template runs on, modelled on what Go's reflection sees: nil interfaces, strings,
+//! ints, float64s, slices, maps (Go maps iterate and marshal in sorted key order; ordered-map
+//! types keep insertion order) and structs whose fields have Go names for field access and
+//! `json` tags for `json.Marshal`. A value may also print as JSON, as Go types whose `String()`
+//! method marshals themselves do (Ollama's tool types, for instance).
 
 use std::sync::Arc;
 
@@ -28,8 +28,8 @@ pub enum Print {
     /// Go's default formatting: `[a b]`, `map[k:v]`, `{f1 f2}`.
     #[default]
     Go,
-    /// A `String()` method returning `json.Marshal` of the value, as Ollama's tool types have. A
-    /// nil map prints `{}` (Ollama's `templateArgs`/`templateProperties` special-case it).
+    /// A `String()` method returning `json.Marshal` of the value. A nil map prints `{}` (the
+    /// special case Ollama's `templateArgs`/`templateProperties` types make).
     Json,
 }
 
@@ -123,7 +123,7 @@ impl Map {
         }
     }
 
-    /// An insertion-ordered map (Ollama's `orderedmap` fields).
+    /// An insertion-ordered map (a Go ordered-map type, such as Ollama's `orderedmap`).
     pub fn ordered(entries: Vec<(String, Value)>) -> Map {
         Map {
             entries,

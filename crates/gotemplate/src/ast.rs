@@ -1,12 +1,14 @@
-//! The parse tree, shaped like Go's `text/template/parse` nodes so that Ollama's tree walks (its
-//! `Identifiers`, the legacy `.Response` cut, `thinking.InferTags`) can be mirrored node for node.
-//! `Display` prints expressions the way Go's `Node.String()` does; execution errors quote it.
+//! The parse tree (Go's `text/template/parse` package), public as Go's is, so that callers can
+//! walk or rewrite a template ([`Template::root`](crate::Template::root),
+//! [`Template::execute_body`](crate::Template::execute_body)) node for node as Go code walks
+//! `Tree.Root`. `Display` prints expressions the way Go's `Node.String()` does; execution errors
+//! quote it.
 
 use std::fmt;
 
 /// A node of a template body. Every node records the byte offset where it starts.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Node {
+pub enum Node {
     /// Literal text, already trimmed by any adjacent `{{-` / `-}}`.
     Text(String),
     /// `{{ pipeline }}`: printed unless the pipeline declares variables.
@@ -27,7 +29,7 @@ pub(crate) enum Node {
 /// The shared body of `if`, `with` and `range`. `{{ else if }}` is stored, as Go does, as an else
 /// list holding a single nested `If`.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Branch {
+pub struct Branch {
     pub pipe: Pipe,
     pub list: Vec<Node>,
     pub else_list: Option<Vec<Node>>,
@@ -35,7 +37,7 @@ pub(crate) struct Branch {
 
 /// `$a, $b := cmd | cmd | ...`.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Pipe {
+pub struct Pipe {
     pub pos: usize,
     pub is_assign: bool,
     pub decl: Vec<String>,
@@ -44,13 +46,13 @@ pub(crate) struct Pipe {
 
 /// One stage of a pipeline: an operand, or a function name followed by its arguments.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Command {
+pub struct Command {
     pub args: Vec<Arg>,
 }
 
 /// A number literal resolved the way Go's `idealConstant` resolves an untyped constant.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Num {
+pub enum Num {
     Int(i64),
     Float(f64),
     /// Parsed, but only fits an unsigned 64-bit integer: Go fails when it is used ("overflows int").
@@ -59,7 +61,7 @@ pub(crate) enum Num {
 
 /// An operand.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Arg {
+pub enum Arg {
     /// `.A.B`
     Field {
         pos: usize,

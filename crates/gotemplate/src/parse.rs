@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use super::ast::{Arg, Branch, Command, Node, Pipe};
 use super::error::TemplateError;
-use super::funcs;
+use super::funcs::{self, Funcs};
 use super::lex::{lex, Kw, Tok, Token};
 use super::strconv::{number, unquote};
 
@@ -22,8 +22,9 @@ pub(crate) struct Parsed {
     pub defines: BTreeMap<String, Vec<Node>>,
 }
 
-pub(crate) fn parse(src: &str) -> Result<Parsed, TemplateError> {
+pub(crate) fn parse(src: &str, funcs: &Funcs) -> Result<Parsed, TemplateError> {
     let mut parser = Parser {
+        funcs,
         toks: lex(src)?,
         i: 0,
         vars: vec!["$".to_owned()],
@@ -65,7 +66,9 @@ enum PipeEnd {
     Paren,
 }
 
-struct Parser {
+struct Parser<'f> {
+    /// The caller's functions, besides Go's builtins.
+    funcs: &'f Funcs,
     toks: Vec<Token>,
     i: usize,
     /// Variables in scope, innermost last.
@@ -75,7 +78,7 @@ struct Parser {
     defines: BTreeMap<String, Vec<Node>>,
 }
 
-impl Parser {
+impl Parser<'_> {
     fn tok_at(&self, i: usize) -> &Token {
         // The token list always ends with `Eof`, which repeats forever.
         &self.toks[i.min(self.toks.len() - 1)]
@@ -506,7 +509,7 @@ impl Parser {
         let pos = token.pos;
         let arg = match token.tok {
             Tok::Ident(name) => {
-                if !funcs::is_defined(&name) {
+                if !funcs::is_defined(&name, self.funcs) {
                     return self.err(format!("function {name:?} not defined"));
                 }
                 Arg::Ident { pos, name }

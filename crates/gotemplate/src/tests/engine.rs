@@ -269,12 +269,20 @@ fn define_template_and_block() {
 
 #[test]
 fn render_with_typed_values() {
-    use super::super::{JsonKey, Print, Struct, Value};
+    use crate::{json, Func, Funcs, JsonKey, Param, Print, Struct, Value};
+    let funcs = Funcs::new().with(
+        "json",
+        Func {
+            params: &[Param::Any],
+            variadic: None,
+            call: |args| Ok(Value::from(json::marshal(&args[0])?)),
+        },
+    );
     let s: Value = Struct::new("main.T")
         .field("Name", JsonKey::Key("name"), Value::from("n"))
         .field("Empty", JsonKey::OmitEmpty("empty"), Value::from(""))
         .into();
-    let t = super::Template::parse("{{ .Name }}|{{ . }}|{{ json . }}").unwrap();
+    let t = crate::Template::parse_with("{{ .Name }}|{{ . }}|{{ json . }}", &funcs).unwrap();
     assert_eq!(t.execute(&s).unwrap(), r#"n|{n }|{"name":"n"}"#);
     let shown: Value = Struct::new("main.T")
         .field("A", JsonKey::GoName, Value::Int(1))
@@ -284,13 +292,13 @@ fn render_with_typed_values() {
         t.execute(&shown).unwrap_err().to_string(),
         "template: :1:3: executing \"\" at <.Name>: can't evaluate field Name in type main.T"
     );
-    let t = super::Template::parse("{{ . }}").unwrap();
+    let t = crate::Template::parse("{{ . }}").unwrap();
     assert_eq!(t.execute(&shown).unwrap(), r#"{"A":1}"#);
 }
 
 #[test]
 fn templates_and_values_can_be_shared_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
-    assert_send_sync::<super::Template>();
-    assert_send_sync::<super::super::Value>();
+    assert_send_sync::<crate::Template>();
+    assert_send_sync::<crate::Value>();
 }

@@ -1,11 +1,12 @@
-//! `TemplateError`: the single error type of the template engine and of the prompt builder.
+//! `TemplateError`: the single error type of the template engine, also used by callers for their
+//! own checks on templates.
 
 use thiserror::Error;
 
 /// A template failed to parse or to execute.
 ///
-/// Messages follow Go's `text/template` wording, with the empty template name Ollama uses, so an
-/// error reads the same as the one an Ollama user would see:
+/// Messages follow Go's `text/template` wording for a template with an empty name (as
+/// `template.New("")` makes), so an error reads the same as Go's:
 /// `template: :3: unexpected EOF` or
 /// `template: :1:9: executing "" at <.Missing.Field>: nil pointer evaluating interface {}.Field`.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -22,8 +23,8 @@ pub enum TemplateError {
         context: String,
         message: String,
     },
-    /// A failure outside `text/template` proper: Ollama's own checks (its `Vars` walk, the legacy
-    /// `.Response` cut) or ollmlx's execution limits.
+    /// A failure outside `text/template` proper: this engine's execution limits, or a caller's
+    /// own checks on a template.
     #[error("{0}")]
     Other(String),
 }

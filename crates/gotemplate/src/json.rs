@@ -5,9 +5,8 @@
 use super::strconv::format_float_json;
 use super::value::{JsonKey, Value};
 
-/// `Err` where Go's encoder fails (NaN or infinite floats); Ollama's `json` helper then prints
-/// an empty string.
-pub(crate) fn marshal(v: &Value) -> Result<String, String> {
+/// Go's `json.Marshal(v)`. `Err` where Go's encoder fails (NaN or infinite floats).
+pub fn marshal(v: &Value) -> Result<String, String> {
     let mut out = String::new();
     write_value(&mut out, v)?;
     Ok(out)
