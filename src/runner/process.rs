@@ -31,6 +31,8 @@ pub struct ChildProcess {
     /// Held, never written: its closing is the runner's signal that the daemon is gone.
     _stdin: Option<ChildStdin>,
     log: Arc<LogRing>,
+    /// True once stderr has been read to its end.
+    drained: watch::Receiver<bool>,
 }
 
 impl ChildProcess {
@@ -87,11 +89,13 @@ impl ChildProcess {
 
         let pump_log = log.clone();
         let pump_label = label.to_owned();
+        let (drained_tx, drained) = watch::channel(false);
         tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 pump_log.push(&pump_label, pid, &line);
             }
+            let _ = drained_tx.send(true);
         });
 
         Ok((
@@ -101,6 +105,7 @@ impl ChildProcess {
                 exit: rx,
                 _stdin: stdin,
                 log,
+                drained,
             },
             stdout,
         ))
@@ -140,9 +145,21 @@ impl ChildProcess {
         }
     }
 
+    /// Waits (at most `limit`) until everything the process wrote to stderr has been read: its
+    /// exit can be seen before its last lines are, and those say why it exited.
+    pub async fn log_drained(&self, limit: Duration) {
+        let mut rx = self.drained.clone();
+        let _ = tokio::time::timeout(limit, rx.wait_for(|done| *done)).await;
+    }
+
     /// The runner's last error-looking stderr line (empty when it logged none), for crashes.
     pub fn last_error(&self) -> String {
         self.log.last_error()
+    }
+
+    /// Whether one of the runner's recent stderr lines contains `needle`.
+    pub fn log_mentions(&self, needle: &str) -> bool {
+        self.log.mentions(needle)
     }
 
     /// The last error-looking line, else the last line, for a failed or stalled load.
@@ -296,6 +313,15 @@ impl LogRing {
             .find(|(e, _)| *e)
             .map(|(_, t)| t.clone())
             .unwrap_or_default()
+    }
+
+    /// Whether one of the recent lines contains `needle`.
+    pub fn mentions(&self, needle: &str) -> bool {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, t)| t.contains(needle))
     }
 
     /// The last error-looking line, else the last line: what a load that failed or stalled

@@ -35,6 +35,7 @@ where
     let mut phase_changed = started;
     loop {
         if !process.is_alive() {
+            process.log_drained(Duration::from_secs(2)).await;
             return Err(load_error(
                 process,
                 &format!("{what} exited while loading the model"),

@@ -104,6 +104,7 @@ pub fn state(config: Config, shutdown: CancellationToken) -> AppState {
         threads: config.llama_threads,
         cache_type: config.kv_cache_type.llama_arg(),
         records: Some(crate::runner::leftovers::dir(&config.home)),
+        pick_port: crate::runner::llamacpp::free_port,
     });
     let mut state = state_with(config, Arc::new(DispatchFactory { mlx, gguf }), shutdown);
     state.puller.runtime = Some(runtime);

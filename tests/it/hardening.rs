@@ -167,3 +167,61 @@ fn a_new_daemon_stops_runners_a_dead_one_left_behind() {
         "records cleared"
     );
 }
+
+/// A port held by someone else, handed out first by the test's port picker.
+static TAKEN: std::sync::Mutex<Option<std::net::TcpListener>> = std::sync::Mutex::new(None);
+
+fn taken_port_first() -> std::io::Result<u16> {
+    if let Some(l) = TAKEN.lock().unwrap().as_ref() {
+        if PICKED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            return Ok(l.local_addr()?.port());
+        }
+    }
+    ollmlx::runner::llamacpp::free_port()
+}
+static PICKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[test]
+fn a_llama_server_port_taken_in_the_race_is_retried_on_another() {
+    use ollmlx::runner::{llamacpp::LlamaFactory, LoadOptions, LoadSpec, RunnerFactory};
+    let Some(python) = python() else { return };
+    let Some(binary) = llama_server() else { return };
+    let fx = fixtures(&python);
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    tiny_gguf(&fx, &models);
+    let model = ollmlx::store::Store::new(dir.path().join("hub"), models)
+        .find("tiny-gguf")
+        .unwrap();
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    *TAKEN.lock().unwrap() = Some(listener);
+    let factory = LlamaFactory {
+        binary: Some(binary),
+        exe_dir: None,
+        search_path: None,
+        load_timeout: Some(std::time::Duration::from_secs(120)),
+        threads: Some(1),
+        cache_type: None,
+        records: None,
+        pick_port: taken_port_first,
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let runner = rt
+        .block_on(factory.start(LoadSpec {
+            model,
+            num_parallel: 1,
+            options: LoadOptions {
+                num_ctx: 256,
+                ..LoadOptions::default()
+            },
+            prefix_cache_bytes: None,
+        }))
+        .expect("the second port works");
+    assert!(PICKED.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    let tokens = rt.block_on(runner.tokenize("hello world")).unwrap();
+    assert!(!tokens.is_empty());
+    // The taken port is still the test's, and the runner answers elsewhere.
+    assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_err());
+    rt.block_on(runner.close());
+}

@@ -51,6 +51,9 @@ pub struct LlamaFactory {
     /// Where running servers are recorded for a later daemon to stop should this one be killed
     /// (`leftovers::dir` of the home); `None` records nothing.
     pub records: Option<PathBuf>,
+    /// Finds a loopback port for the next llama-server ([`free_port`]; tests pass a picker
+    /// that hands out a taken port first).
+    pub pick_port: fn() -> std::io::Result<u16>,
 }
 
 impl LlamaFactory {
@@ -84,54 +87,98 @@ impl LlamaFactory {
 #[async_trait::async_trait]
 impl RunnerFactory for LlamaFactory {
     async fn start(&self, spec: LoadSpec) -> Result<Arc<dyn Runner>, RunnerError> {
-        let path = spec.model.path().to_owned();
-        let check_path = path.clone();
-        let header =
-            tokio::task::spawn_blocking(move || crate::store::gguf::read(&check_path, false))
-                .await
-                .map_err(|e| RunnerError::Spawn(e.to_string()))?
-                .map_err(|e| RunnerError::Load {
-                    message: format!(
-                        "model file {} is corrupt or incomplete: {e}",
-                        path.display()
-                    ),
-                })?;
+        let header = read_header(spec.model.path()).await?;
         let binary = self.find_binary()?;
-        let port = free_port().map_err(|e| RunnerError::Spawn(format!("no free port: {e}")))?;
-        let token = hex::encode(rand::random::<[u8; 32]>());
+        let flags = Flags::new(&spec, &header, self);
+        // The port is found free, released, then bound by llama-server: another process can
+        // take it in between. llama-server then exits at once ("couldn't bind"): try another.
+        for attempt in 1.. {
+            let port =
+                (self.pick_port)().map_err(|e| RunnerError::Spawn(format!("no free port: {e}")))?;
+            match self.launch(&binary, &spec, &flags, port).await? {
+                Launched::Ready(runner) => return Ok(Arc::new(*runner)),
+                Launched::PortTaken if attempt < PORT_ATTEMPTS => {
+                    tracing::warn!(
+                        port,
+                        attempt,
+                        "llama-server's port was taken; trying another"
+                    );
+                }
+                Launched::PortTaken => {
+                    return Err(RunnerError::Spawn(format!(
+                        "llama-server could not bind a loopback port ({PORT_ATTEMPTS} tries)"
+                    )))
+                }
+            }
+        }
+        unreachable!("the loop returns")
+    }
+}
+
+/// Ports tried before a load fails for want of one.
+const PORT_ATTEMPTS: u32 = 5;
+
+enum Launched {
+    Ready(Box<LlamaRunner>),
+    /// Another process bound the port first.
+    PortTaken,
+}
+
+/// The GGUF's header, checked before anything starts: a corrupt file is a load error.
+async fn read_header(path: &std::path::Path) -> Result<crate::store::gguf::Gguf, RunnerError> {
+    let check = path.to_owned();
+    tokio::task::spawn_blocking(move || crate::store::gguf::read(&check, false))
+        .await
+        .map_err(|e| RunnerError::Spawn(e.to_string()))?
+        .map_err(|e| RunnerError::Load {
+            message: format!(
+                "model file {} is corrupt or incomplete: {e}",
+                path.display()
+            ),
+        })
+}
+
+/// llama-server's flags for a model and its load options (all but the port), as Ollama passes
+/// them (`llm/llama_server.go`).
+struct Flags {
+    args: Vec<OsString>,
+    /// The physical batch: the longest input one embedding can take.
+    ubatch: u64,
+    can_shift: bool,
+}
+
+impl Flags {
+    fn new(spec: &LoadSpec, header: &crate::store::gguf::Gguf, factory: &LlamaFactory) -> Flags {
         let o = &spec.options;
         let parallel = spec.num_parallel.max(1) as u64;
         let embedding_model = header
             .kv
             .contains_key(&format!("{}.pooling_type", header.architecture()));
-
         // Context shift, as Ollama launches llama-server; not for deepseek2 (Ollama's default:
         // its MLA cache cannot shift) nor with a projector (llama-server refuses it there).
         let can_shift =
             spec.model.config.projector.is_none() && header.architecture() != "deepseek2";
-        let mut cmd = Command::new(&binary);
-        cmd.arg("--model")
-            .arg(&path)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--no-webui", "--offline"])
-            .arg(if can_shift {
-                "--context-shift"
-            } else {
-                "--no-context-shift"
-            })
-            .args([
-                "-c",
-                &(o.num_ctx * parallel).to_string(),
-                "-np",
-                &parallel.to_string(),
-            ])
-            // Mean pooling serves /api/embed for any model; embedding models keep their own.
-            .arg("--embeddings");
+        let mut args: Vec<OsString> = Vec::new();
+        let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
+        push(&["--no-webui", "--offline"]);
+        push(&[if can_shift {
+            "--context-shift"
+        } else {
+            "--no-context-shift"
+        }]);
+        push(&[
+            "-c",
+            &(o.num_ctx * parallel).to_string(),
+            "-np",
+            &parallel.to_string(),
+        ]);
+        // Mean pooling serves /api/embed for any model; embedding models keep their own.
+        push(&["--embeddings"]);
         if !embedding_model {
-            cmd.args(["--pooling", "mean"]);
+            push(&["--pooling", "mean"]);
         }
-        if let Some(kind) = self.cache_type {
-            cmd.args([
+        if let Some(kind) = factory.cache_type {
+            push(&[
                 "--cache-type-k",
                 kind,
                 "--cache-type-v",
@@ -140,8 +187,8 @@ impl RunnerFactory for LlamaFactory {
                 "on",
             ]);
         }
-        if let Some(t) = o.num_thread.or(self.threads) {
-            cmd.args(["-t", &t.to_string()]);
+        if let Some(t) = o.num_thread.or(factory.threads) {
+            push(&["-t", &t.to_string()]);
         }
         // In embeddings mode one input must fit in one physical batch: embedding models get a
         // batch of their whole context (as Ollama gives them); others keep llama.cpp's 512.
@@ -149,22 +196,45 @@ impl RunnerFactory for LlamaFactory {
             .num_batch
             .unwrap_or(if embedding_model { o.num_ctx } else { 512 });
         let batch = ubatch.max(2048.min(o.num_ctx * parallel));
-        cmd.args(["-b", &batch.to_string(), "-ub", &ubatch.to_string()]);
+        push(&["-b", &batch.to_string(), "-ub", &ubatch.to_string()]);
         if let Some(n) = o.num_gpu.filter(|n| *n >= 0) {
-            cmd.args(["-ngl", &n.to_string()]);
+            push(&["-ngl", &n.to_string()]);
         }
         if o.use_mmap == Some(false) {
-            cmd.arg("--no-mmap");
+            push(&["--no-mmap"]);
         }
         for a in &spec.model.config.adapters {
-            cmd.arg("--lora").arg(a);
+            args.extend([OsString::from("--lora"), a.into()]);
         }
         if let Some(p) = &spec.model.config.projector {
-            cmd.arg("--mmproj").arg(p);
+            args.extend([OsString::from("--mmproj"), p.into()]);
         }
+        Flags {
+            args,
+            ubatch,
+            can_shift,
+        }
+    }
+}
+
+impl LlamaFactory {
+    /// Starts llama-server on `port` and waits until it has loaded the model.
+    async fn launch(
+        &self,
+        binary: &std::path::Path,
+        spec: &LoadSpec,
+        flags: &Flags,
+        port: u16,
+    ) -> Result<Launched, RunnerError> {
+        let token = hex::encode(rand::random::<[u8; 32]>());
         let media_marker = format!("<__media_{}__>", hex::encode(rand::random::<[u8; 8]>()));
-        cmd.env("LLAMA_API_KEY", &token);
-        cmd.env("LLAMA_MEDIA_MARKER", &media_marker);
+        let mut cmd = Command::new(binary);
+        cmd.arg("--model")
+            .arg(spec.model.path())
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(&flags.args)
+            .env("LLAMA_API_KEY", &token)
+            .env("LLAMA_MEDIA_MARKER", &media_marker);
         let label = spec.model.name.display_shortest();
         tracing::info!(model = %label, binary = %binary.display(), port, "starting llama-server");
         let (process, stdout) = ChildProcess::spawn_recorded(cmd, &label, self.records.as_deref())
@@ -179,29 +249,28 @@ impl RunnerFactory for LlamaFactory {
         let endpoint = Endpoint::new(&process, format!("http://127.0.0.1:{port}"), token)?;
         let started = Instant::now();
         let probe_ep = endpoint.clone();
-        let waited = ready::wait(
-            &process,
-            started,
-            self.load_timeout,
-            "llama-server",
-            || async {
-                match probe_ep.probe("/health").await {
-                    Some((200, _)) => Probe::Ready,
-                    Some((503, v)) => {
-                        Probe::Loading(v["error"]["message"].as_str().unwrap_or("").to_owned())
-                    }
-                    Some((_, v)) if v.get("error").is_some() => {
-                        Probe::Failed(v["error"].to_string())
-                    }
-                    _ => Probe::Loading(String::new()),
-                }
-            },
-        )
+        let waited = ready::wait(&process, started, self.load_timeout, "llama-server", || {
+            health(&probe_ep)
+        })
         .await;
-        if let Err(e) = waited {
-            process.terminate(STOP_GRACE).await;
-            return Err(e);
-        }
+        // What the tokenizer puts first on its own (nothing, or the BOS).
+        let bos = match waited {
+            Ok(()) => wire::tokenize(&endpoint, "", true)
+                .await
+                .map(|t| t.first().copied()),
+            Err(e) => Err(e),
+        };
+        let bos = match bos {
+            Ok(bos) => bos,
+            Err(_) if port_taken(&process).await => {
+                process.terminate(STOP_GRACE).await;
+                return Ok(Launched::PortTaken);
+            }
+            Err(e) => {
+                process.terminate(STOP_GRACE).await;
+                return Err(e);
+            }
+        };
         tracing::info!(
             pid = process.pid(),
             load_ms = started.elapsed().as_millis() as u64,
@@ -209,7 +278,7 @@ impl RunnerFactory for LlamaFactory {
         );
         let info = RunnerInfo {
             pid: Some(process.pid()),
-            context_length: Some(o.num_ctx),
+            context_length: Some(spec.options.num_ctx),
             backend: if cfg!(target_os = "macos") {
                 "metal".into()
             } else {
@@ -217,28 +286,39 @@ impl RunnerFactory for LlamaFactory {
             },
             load: Some(spec.options.clone()),
         };
-        // What the tokenizer puts first on its own (nothing, or the BOS).
-        let bos = match wire::tokenize(&endpoint, "", true).await {
-            Ok(t) => t.first().copied(),
-            Err(e) => {
-                process.terminate(STOP_GRACE).await;
-                return Err(e);
-            }
-        };
-        Ok(Arc::new(LlamaRunner {
+        Ok(Launched::Ready(Box::new(LlamaRunner {
             process,
             endpoint,
             info,
-            ubatch,
+            ubatch: flags.ubatch,
             media_marker,
             bos,
-            can_shift,
-        }))
+            can_shift: flags.can_shift,
+        })))
+    }
+}
+
+/// Whether llama-server exited because its port was taken (it says so on stderr).
+async fn port_taken(process: &ChildProcess) -> bool {
+    if process.is_alive() {
+        return false;
+    }
+    process.log_drained(Duration::from_secs(2)).await;
+    process.log_mentions("couldn't bind HTTP server socket")
+}
+
+/// One `/health` poll: ready, loading (with llama-server's message), or failed.
+async fn health(endpoint: &Endpoint) -> Probe {
+    match endpoint.probe("/health").await {
+        Some((200, _)) => Probe::Ready,
+        Some((503, v)) => Probe::Loading(v["error"]["message"].as_str().unwrap_or("").to_owned()),
+        Some((_, v)) if v.get("error").is_some() => Probe::Failed(v["error"].to_string()),
+        _ => Probe::Loading(String::new()),
     }
 }
 
 /// A free loopback port (bind to 0, read it, release it: llama-server binds it right after).
-fn free_port() -> std::io::Result<u16> {
+pub fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
         .local_addr()?
         .port())
