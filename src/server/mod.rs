@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod host_guard;
 pub mod infer;
+pub mod listen;
 pub mod ndjson;
 pub mod plan;
 pub mod routes;
@@ -203,14 +204,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         shutdown::signal().await;
         token.cancel();
     });
-    let serve = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let serve = listen::serve(
+        listener,
+        router(state),
+        shutdown.clone(),
+        listen::Timeouts::default(),
+    );
     let drained = async {
         shutdown.cancelled().await;
         tokio::time::sleep(DRAIN).await;
     };
     tokio::select! {
-        r = serve => r.context("server error")?,
+        _ = serve => {}
         _ = drained => tracing::warn!("in-flight requests did not finish in time"),
     }
     scheduler.shutdown().await;
