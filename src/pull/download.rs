@@ -92,7 +92,18 @@ impl Fetch<'_> {
                 break;
             }
         }
-        let written = sink.finish().await.map_err(io)?;
+        let written = match sink.finish().await {
+            Ok(w) => w,
+            Err(e) if disk_full(&e) => {
+                // Kept for a resume, it would leave the disk full: nothing else could be written.
+                let _ = tokio::fs::remove_file(&self.partial).await;
+                return Err(PullError::Io(format!(
+                    "{}: no space left on the disk ({e}); the partial download was removed",
+                    self.label
+                )));
+            }
+            Err(e) => return Err(io(e)),
+        };
         outcome?;
         if let Some(size) = self.size.filter(|s| *s != done) {
             if done > size {
@@ -121,6 +132,12 @@ impl Fetch<'_> {
         }
         Ok(fetched)
     }
+}
+
+/// Out of space or over quota.
+fn disk_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull
+        || matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
 }
 
 fn io(e: std::io::Error) -> PullError {
@@ -175,5 +192,41 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(200));
         let served = sent.load(Ordering::SeqCst);
         assert!(served < 64 << 20, "read {served} bytes of a 100-byte blob");
+    }
+
+    /// A disk that fills up mid-download (the partial is a link to /dev/full, whose writes fail
+    /// with ENOSPC): the partial is removed rather than kept for a resume.
+    #[tokio::test]
+    async fn a_full_disk_drops_the_partial() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut req = [0u8; 4096];
+            let _ = s.read(&mut req);
+            let body = vec![7u8; 4 << 20];
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(&body);
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let partial = dir.path().join("blob.partial");
+        std::os::unix::fs::symlink("/dev/full", &partial).unwrap();
+        let client = reqwest::Client::new();
+        let fetch = Fetch {
+            client: &client,
+            url: format!("http://127.0.0.1:{port}/blob"),
+            token: None,
+            dest: dir.path().join("blob"),
+            partial: partial.clone(),
+            sha256: None,
+            size: Some(4 << 20),
+            label: "blob".into(),
+        };
+        let err = fetch.run(|_| true).await.unwrap_err().to_string();
+        assert!(err.contains("no space left"), "{err}");
+        assert!(partial.symlink_metadata().is_err(), "the partial is gone");
+        assert!(!fetch.dest.exists());
+        assert!(std::path::Path::new("/dev/full").exists());
     }
 }

@@ -171,9 +171,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     .await?;
     let shutdown = CancellationToken::new();
     let state = state(config, shutdown.clone());
-    // Temporary files a killed ollmlx left in Ollama's blobs directory (uploads, atomic writes).
+    // Temporary files a killed ollmlx left in Ollama's store (uploads, manifests) and in the
+    // hub cache's refs.
     let store = state.store.clone();
-    let removed = tokio::task::spawn_blocking(move || store.ollama.remove_stale_temps()).await?;
+    let removed = tokio::task::spawn_blocking(move || store.remove_stale_temps()).await?;
     if removed > 0 {
         tracing::info!(
             removed,

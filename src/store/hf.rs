@@ -72,6 +72,9 @@ pub fn scan_repo(repo_dir: &Path) -> Vec<HfEntry> {
             continue; // refs/pr/<n> directories hold pull-request refs: not models
         }
         let ref_name = r.file_name().to_string_lossy().into_owned();
+        if super::ollama::is_temp_name(&ref_name) {
+            continue; // a ref being written (or left by a killed pull): not a tag
+        }
         let Ok(rev) = fs::read_to_string(r.path()) else {
             continue;
         };
@@ -94,6 +97,17 @@ pub fn scan_repo(repo_dir: &Path) -> Vec<HfEntry> {
         });
     }
     out
+}
+
+/// Removes the temporary ref files killed pulls left in the cache (`<ref>-partial-<pid>-<n>`,
+/// whose process is gone). Returns how many were removed.
+pub fn remove_stale_temps(cache: &Path) -> usize {
+    let Ok(rd) = fs::read_dir(cache) else {
+        return 0;
+    };
+    rd.flatten()
+        .map(|e| super::ollama::remove_stale_temps_in(&e.path().join("refs")))
+        .sum()
 }
 
 /// A revision names a directory: keep it a plain hex-ish token, never a path.

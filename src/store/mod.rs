@@ -265,6 +265,11 @@ impl Store {
         models
     }
 
+    /// Removes the temporary files killed ollmlx processes left (blobs, manifests, hub refs).
+    pub fn remove_stale_temps(&self) -> usize {
+        self.ollama.remove_stale_temps() + hf::remove_stale_temps(&self.hf_cache)
+    }
+
     /// Finds a model by any name `/api/tags` shows, or a bare repo id. Ollama's store is
     /// looked in first. A model that exists but cannot be loaded is an error that says why.
     pub fn find(&self, raw: &str) -> Result<LocalModel, StoreError> {

@@ -94,7 +94,7 @@ impl OllamaStore {
                     };
                     for tag in rd.flatten() {
                         let path = tag.path();
-                        if !path.is_file() {
+                        if !path.is_file() || is_temp_name(&tag.file_name().to_string_lossy()) {
                             continue;
                         }
                         let part = |p: &Path| {
@@ -198,28 +198,18 @@ impl OllamaStore {
         Ok(())
     }
 
-    /// Removes the temporary files an ollmlx process that is gone left in the blobs directory
-    /// (`temp_sibling` names: `<blob>-partial-<pid>-<random>`, from an upload or a write that
-    /// was killed). Ollama's own `-partial` and `-partial-<n>` download parts, and the files of
-    /// a live process, are left alone. Returns how many were removed.
+    /// Removes the temporary files an ollmlx process that is gone left in the blobs and
+    /// manifests directories (`temp_sibling` names: `<name>-partial-<pid>-<random>`, from an
+    /// upload or a write that was killed). Ollama's own `-partial` and `-partial-<n>` download
+    /// parts, and the files of a live process, are left alone. Returns how many were removed.
     pub fn remove_stale_temps(&self) -> usize {
-        let Ok(entries) = fs::read_dir(self.blobs_dir()) else {
-            return 0;
-        };
-        let mut removed = 0;
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(pid) = temp_owner(&name) else {
-                continue;
-            };
-            if pid != std::process::id()
-                && !process_alive(pid)
-                && fs::remove_file(entry.path()).is_ok()
-            {
-                removed += 1;
+        let mut dirs = vec![self.blobs_dir()];
+        for host in subdirs(&self.manifests_dir()) {
+            for ns in subdirs(&host) {
+                dirs.extend(subdirs(&ns));
             }
         }
-        removed
+        dirs.iter().map(|d| remove_stale_temps_in(d)).sum()
     }
 
     /// Removes the blobs among `digests` that no manifest references (the blobs of a manifest
@@ -272,6 +262,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// The pid in a `temp_sibling` name (`<name>-partial-<pid>-<random>`), if it is one.
+/// Removes the stale `temp_sibling` files directly in `dir` (see
+/// [`OllamaStore::remove_stale_temps`]).
+pub fn remove_stale_temps_in(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = temp_owner(&name) else {
+            continue;
+        };
+        if pid != std::process::id() && !process_alive(pid) && fs::remove_file(entry.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// Whether `name` is a temporary file of ours (`temp_sibling`), never a model's tag or ref.
+pub fn is_temp_name(name: &str) -> bool {
+    temp_owner(name).is_some()
+}
+
 fn temp_owner(name: &str) -> Option<u32> {
     let (_, tail) = name.rsplit_once("-partial-")?;
     let (pid, random) = tail.split_once('-')?;
@@ -354,6 +369,29 @@ mod tests {
         }
         assert_eq!(temp_owner("x-partial-12-34"), Some(12));
         assert_eq!(temp_owner("x-partial-0"), None);
+    }
+
+    /// A manifest write killed before its rename leaves `<tag>-partial-<pid>-<n>`, a valid tag
+    /// name: it is never listed as a model, and start-up removes it.
+    #[test]
+    fn a_killed_manifest_write_is_not_a_model_and_is_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let store = OllamaStore::new(d.path().to_path_buf());
+        let dir = store
+            .manifests_dir()
+            .join("registry.ollama.ai/library/tiny");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("latest"), b"{}").unwrap();
+        fs::write(dir.join("latest-partial-999999999-42"), b"{}").unwrap();
+        let names: Vec<String> = store
+            .scan()
+            .iter()
+            .map(|(n, _)| n.display_shortest())
+            .collect();
+        assert_eq!(names, ["tiny:latest"]);
+        assert_eq!(store.remove_stale_temps(), 1);
+        assert!(dir.join("latest").exists());
+        assert!(!dir.join("latest-partial-999999999-42").exists());
     }
 
     #[test]
