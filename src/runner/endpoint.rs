@@ -210,12 +210,50 @@ async fn check_status(resp: reqwest::Response) -> Result<reqwest::Response, Runn
         },
         Err(_) => text,
     };
-    Err(if status.is_client_error() {
-        RunnerError::Rejected {
-            status: status.as_u16(),
-            message,
-        }
-    } else {
-        RunnerError::Failed(message)
-    })
+    // 501: the runner cannot do what was asked (`format` without llguidance), which the client
+    // should hear as such, not as the runner failing.
+    Err(
+        if status.is_client_error() || status == reqwest::StatusCode::NOT_IMPLEMENTED {
+            RunnerError::Rejected {
+                status: status.as_u16(),
+                message,
+            }
+        } else {
+            RunnerError::Failed(message)
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(status: u16, body: &str) -> reqwest::Response {
+        reqwest::Response::from(
+            axum::http::Response::builder()
+                .status(status)
+                .body(body.to_owned())
+                .unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn refusals_keep_their_status_and_failures_are_failures() {
+        let err = check_status(reply(501, r#"{"error": "needs llguidance"}"#))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, RunnerError::Rejected { status: 501, message } if message == "needs llguidance"),
+            "{err:?}"
+        );
+        let err = check_status(reply(400, r#"{"error": {"message": "bad"}}"#))
+            .await
+            .unwrap_err();
+        assert!(matches!(&err, RunnerError::Rejected { status: 400, message } if message == "bad"));
+        let err = check_status(reply(500, "boom")).await.unwrap_err();
+        assert!(
+            matches!(&err, RunnerError::Failed(m) if m == "boom"),
+            "{err:?}"
+        );
+    }
 }
