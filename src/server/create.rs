@@ -7,6 +7,7 @@ use super::error::ServerError;
 use super::state::AppState;
 use crate::api::{CopyRequest, CreateRequest, Options, ProgressResponse};
 use crate::store::facts::human_number;
+use crate::store::gojson;
 use crate::store::manifest::{self, ConfigBlob, Layer, Manifest};
 use crate::store::name::ModelName;
 use crate::store::ollama::BlobDigest;
@@ -208,13 +209,15 @@ impl<'a> Draft<'a> {
             Options::from_map(p).map_err(|e| ServerError::BadRequest(e.to_string()))?;
             let mut merged = std::mem::take(&mut self.base_params);
             merged.extend(p.clone());
-            let bytes =
-                serde_json::to_vec(&merged).map_err(|e| ServerError::Internal(e.to_string()))?;
+            // Written as Ollama writes the map (sorted keys, Go's encoder): the same
+            // parameters are the same blob in both.
+            let bytes = gojson::encode(&gojson::sorted(&Value::Object(merged)));
             self.replace(manifest::MEDIA_PARAMS, &bytes)?;
         }
         if let Some(m) = &req.messages {
-            let bytes = serde_json::to_vec(m).map_err(|e| ServerError::Internal(e.to_string()))?;
-            self.replace(manifest::MEDIA_MESSAGES, &bytes)?;
+            let messages =
+                serde_json::to_value(m).map_err(|e| ServerError::Internal(e.to_string()))?;
+            self.replace(manifest::MEDIA_MESSAGES, &gojson::encode(&messages))?;
         }
         if let Some(lic) = &req.license {
             let texts: Vec<&str> = match lic {
@@ -260,8 +263,7 @@ impl<'a> Draft<'a> {
     /// Writes the config blob, then the manifest (after every blob it names exists).
     fn write_manifest(mut self, name: &ModelName) -> Result<Vec<ProgressResponse>, ServerError> {
         let ollama = &self.state.store.ollama;
-        let config_bytes =
-            serde_json::to_vec(&self.config).map_err(|e| ServerError::Internal(e.to_string()))?;
+        let config_bytes = self.config.to_bytes();
         let config_digest = ollama.write_blob(&config_bytes).map_err(StoreError::from)?;
         let config = layer(
             manifest::CONFIG_MEDIA_TYPE,

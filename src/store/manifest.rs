@@ -65,21 +65,7 @@ impl Manifest {
     /// A model's ID is the SHA-256 of these bytes, so the same content gets the same ID in
     /// `ollama list` and `ollmlx list`.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let json = serde_json::to_string(self).expect("a manifest always serializes");
-        // These characters can only occur inside JSON strings, so a plain replace is safe.
-        let mut out = String::with_capacity(json.len() + 1);
-        for c in json.chars() {
-            match c {
-                '<' => out.push_str("\\u003c"),
-                '>' => out.push_str("\\u003e"),
-                '&' => out.push_str("\\u0026"),
-                '\u{2028}' => out.push_str("\\u2028"),
-                '\u{2029}' => out.push_str("\\u2029"),
-                c => out.push(c),
-            }
-        }
-        out.push('\n');
-        out.into_bytes()
+        super::gojson::encode(&serde_json::to_value(self).expect("a manifest always serializes"))
     }
 
     /// Layer sizes plus the config's: what `/api/tags` shows as `size`.
@@ -107,6 +93,58 @@ pub struct ConfigBlob {
     pub capabilities: Vec<String>,
     #[serde(flatten)]
     pub rest: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ConfigBlob {
+    /// The blob's bytes as Ollama writes its `model.ConfigV2` (Go's encoder, struct order,
+    /// `model_families` always present, empty optional fields left out, `architecture` and
+    /// `os` last: Ollama's create always writes amd64/linux). Keys Ollama does not know (an
+    /// ollmlx model's own) follow.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        use serde_json::{json, Map, Value};
+        let mut m = Map::new();
+        m.insert("model_format".into(), json!(self.model_format));
+        m.insert("model_family".into(), json!(self.model_family));
+        m.insert("model_families".into(), json!(self.model_families));
+        m.insert("model_type".into(), json!(self.model_type));
+        m.insert("file_type".into(), json!(self.file_type));
+        let set = |v: &&Value| match v {
+            Value::Null => false,
+            Value::String(s) => !s.is_empty(),
+            Value::Number(n) => n.as_f64() != Some(0.0),
+            _ => true,
+        };
+        let known = |m: &mut Map<String, Value>, key: &str| {
+            if let Some(v) = self.rest.get(key).filter(set) {
+                m.insert(key.into(), v.clone());
+            }
+        };
+        for key in [
+            "renderer",
+            "parser",
+            "requires",
+            "remote_host",
+            "remote_model",
+        ] {
+            known(&mut m, key);
+        }
+        if !self.capabilities.is_empty() {
+            m.insert("capabilities".into(), json!(self.capabilities));
+        }
+        for key in ["context_length", "embedding_length", "base_name", "draft"] {
+            known(&mut m, key);
+        }
+        for (key, default) in [("architecture", "amd64"), ("os", "linux")] {
+            let v = self.rest.get(key).cloned().unwrap_or(json!(default));
+            m.insert(key.into(), v);
+        }
+        for (key, v) in &self.rest {
+            if !m.contains_key(key) {
+                m.insert(key.clone(), v.clone());
+            }
+        }
+        super::gojson::encode(&Value::Object(m))
+    }
 }
 
 #[cfg(test)]

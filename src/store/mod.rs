@@ -8,6 +8,7 @@ pub mod blob_writer;
 pub mod facts;
 pub mod format;
 pub mod gguf;
+pub mod gojson;
 pub mod hf;
 pub mod integrity;
 pub mod manifest;
