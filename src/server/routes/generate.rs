@@ -8,7 +8,7 @@ use crate::server::extract::AppJson;
 use crate::server::infer::{self, Delta, DoneInfo, Job};
 use crate::server::ndjson::{self, Chunk};
 use crate::server::state::AppState;
-use crate::store::StoreError;
+use crate::store::{LocalModel, StoreError};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -45,9 +45,60 @@ pub async fn generate(
     let mut think = common::think(&req.think)?;
     let keep_alive = common::keep_alive(&req.keep_alive)?;
     let options = common::options(&req.options)?;
+    let model = find_model(&state, &req)?;
+    let traits = common::check_features(&model, &req.model, &[], &mut think, false)?;
+    // Before the empty-prompt load: a suffix on a model that cannot fill in is a 400 even then.
+    let empty = req.prompt.is_empty();
+    let (input, images, raw) = prompt(
+        &model,
+        req.prompt,
+        &req.suffix,
+        req.system,
+        req.images,
+        req.raw,
+    )?;
+    if empty {
+        let reason = common::load_or_unload(&state, model, keep_alive, &options).await?;
+        return Ok(Json(GenerateResponse {
+            model: req.model,
+            created_at: time::now_utc(),
+            done: true,
+            done_reason: Some(reason.to_owned()),
+            ..Default::default()
+        })
+        .into_response());
+    }
+    let job = Job {
+        input,
+        context: if raw { None } else { req.context },
+        options,
+        keep_alive,
+        truncate: req.truncate.unwrap_or(true),
+        shift: req.shift.unwrap_or(true),
+        return_context: !raw,
+        think,
+        format,
+        logprobs,
+        traits: Some(traits),
+        images,
+        ..Job::new(
+            model,
+            PromptInput::Raw(String::new()),
+            Default::default(),
+            started,
+        )
+    };
+    let pieces = infer::run(&state, job).await?;
+    Ok(ndjson::respond::<GenerateResponse>(req.model, req.stream.unwrap_or(true), pieces).await)
+}
+
+/// The model, checked against what the request needs of it (generation, images), with the
+/// request's own Go template in place of the model's (Ollama's `template`: the daemon renders
+/// it, for MLX and GGUF models alike).
+fn find_model(state: &AppState, req: &GenerateRequest) -> Result<LocalModel, ServerError> {
     let has_images = common::check_base64(&req.images)?;
     // Ollama answers an empty or unknown name on generate with 404 `model '<name>' not found`.
-    let model = state.store.find(&req.model).map_err(|e| match e {
+    let mut model = state.store.find(&req.model).map_err(|e| match e {
         StoreError::InvalidName => StoreError::NotFound(req.model.clone()),
         e => e,
     })?;
@@ -64,66 +115,37 @@ pub async fn generate(
             "raw prompts cannot carry images on MLX models: send the prompt without raw".into(),
         ));
     }
-    let mut model = model;
     if !req.template.is_empty() {
-        // A request's Go template replaces the model's own for this request (Ollama's
-        // `template`): the daemon renders it, for MLX and GGUF models alike.
         model.config.template = Some(req.template.clone());
     }
-    let traits = common::check_features(&model, &req.model, &[], &mut think, false)?;
-    let fim = if req.suffix.is_empty() {
-        None
-    } else {
-        Some(common::fill_in_the_middle(
-            &model,
-            &req.prompt,
-            &req.suffix,
-        )?)
-    };
+    Ok(model)
+}
 
-    if req.prompt.is_empty() {
-        let reason = common::load_or_unload(&state, model, keep_alive, &options).await?;
-        return Ok(Json(GenerateResponse {
-            model: req.model,
-            created_at: time::now_utc(),
-            done: true,
-            done_reason: Some(reason.to_owned()),
-            ..Default::default()
-        })
-        .into_response());
+/// What to generate from: a fill-in-the-middle prompt (`suffix`) or a raw one, used as they
+/// are with their images as `[img-N]` markers, or else a system + user chat for the model's
+/// template. Returns the input, the images of a raw input, and whether it is raw.
+fn prompt(
+    model: &LocalModel,
+    prompt: String,
+    suffix: &str,
+    system: String,
+    images: Vec<String>,
+    raw: bool,
+) -> Result<(PromptInput, Vec<String>, bool), ServerError> {
+    if !suffix.is_empty() {
+        let text = common::fill_in_the_middle(model, &prompt, suffix)?;
+        return Ok((PromptInput::Raw(text), images, true));
     }
-
-    let mut images = Vec::new();
-    let fill_in = fim.is_some();
-    let input = if let Some(text) = fim {
-        images = req.images;
-        PromptInput::Raw(text)
-    } else if req.raw {
+    if raw {
         // Raw prompts refer to their images as `[img-N]` (the others go first).
-        images = req.images;
-        PromptInput::Raw(req.prompt)
-    } else {
-        let mut messages = Vec::new();
-        if !req.system.is_empty() {
-            messages.push(Message::new("system", req.system));
-        }
-        let mut user = Message::new("user", req.prompt);
-        user.images = req.images;
-        messages.push(user);
-        PromptInput::Messages(messages)
-    };
-    let raw = req.raw || fill_in;
-    let mut job = Job::new(model, input, options, started);
-    job.images = images;
-    job.context = if raw { None } else { req.context };
-    job.keep_alive = keep_alive;
-    job.truncate = req.truncate.unwrap_or(true);
-    job.shift = req.shift.unwrap_or(true);
-    job.return_context = !raw;
-    job.think = think;
-    job.traits = Some(traits);
-    job.format = format;
-    job.logprobs = logprobs;
-    let pieces = infer::run(&state, job).await?;
-    Ok(ndjson::respond::<GenerateResponse>(req.model, req.stream.unwrap_or(true), pieces).await)
+        return Ok((PromptInput::Raw(prompt), images, true));
+    }
+    let mut messages = Vec::new();
+    if !system.is_empty() {
+        messages.push(Message::new("system", system));
+    }
+    let mut user = Message::new("user", prompt);
+    user.images = images;
+    messages.push(user);
+    Ok((PromptInput::Messages(messages), Vec::new(), false))
 }
