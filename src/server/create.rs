@@ -7,6 +7,7 @@ use super::error::ServerError;
 use super::state::AppState;
 use crate::api::{CopyRequest, CreateRequest, Options, ProgressResponse};
 use crate::store::facts::human_number;
+use crate::store::format::Format;
 use crate::store::gojson;
 use crate::store::manifest::{self, ConfigBlob, Layer, Manifest};
 use crate::store::name::ModelName;
@@ -142,7 +143,7 @@ impl<'a> Draft<'a> {
             "gguf",
             g.architecture(),
             g.parameter_count(),
-            g.quantization_level(),
+            g.ollama_file_type(),
         );
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         self.layers
@@ -160,12 +161,20 @@ impl<'a> Draft<'a> {
             e => e.into(),
         })?;
         let facts = base.facts(false);
+        let file_type = match &base.format {
+            Format::Gguf(p) => crate::store::gguf::read(p, false)
+                .map(|g| g.ollama_file_type())
+                .unwrap_or_else(|_| facts.quantization_level.clone()),
+            Format::Mlx(_) => facts.quantization_level.clone(),
+        };
         self.describe(
             base.format.name(),
             facts.architecture.clone(),
             facts.parameter_count,
-            facts.quantization_level.clone(),
+            file_type,
         );
+        // Ollama marks every layer taken from the base with the base's name.
+        let from = base.name.display_shortest();
         match &base.source {
             Source::Ollama { manifest, .. } => {
                 for l in &manifest.layers {
@@ -181,7 +190,7 @@ impl<'a> Draft<'a> {
                         }
                     }
                     self.layers.push(Layer {
-                        from: None,
+                        from: Some(from.clone()),
                         ..l.clone()
                     });
                 }
@@ -196,28 +205,14 @@ impl<'a> Draft<'a> {
         Ok(())
     }
 
-    /// The layers the request sets (template, system, parameters, messages, license), each
-    /// replacing the base's layer of the same kind.
+    /// The layers the request sets, in Ollama's order (template, system, license, parameters,
+    /// messages), each replacing the base's layer of the same kind.
     fn request_layers(&mut self, req: &CreateRequest) -> Result<(), ServerError> {
         if let Some(t) = &req.template {
             self.replace(manifest::MEDIA_TEMPLATE, t.as_bytes())?;
         }
         if let Some(s) = &req.system {
             self.replace(manifest::MEDIA_SYSTEM, s.as_bytes())?;
-        }
-        if let Some(p) = &req.parameters {
-            Options::from_map(p).map_err(|e| ServerError::BadRequest(e.to_string()))?;
-            let mut merged = std::mem::take(&mut self.base_params);
-            merged.extend(p.clone());
-            // Written as Ollama writes the map (sorted keys, Go's encoder): the same
-            // parameters are the same blob in both.
-            let bytes = gojson::encode(&gojson::sorted(&Value::Object(merged)));
-            self.replace(manifest::MEDIA_PARAMS, &bytes)?;
-        }
-        if let Some(m) = &req.messages {
-            let messages =
-                serde_json::to_value(m).map_err(|e| ServerError::Internal(e.to_string()))?;
-            self.replace(manifest::MEDIA_MESSAGES, &gojson::encode(&messages))?;
         }
         if let Some(lic) = &req.license {
             let texts: Vec<&str> = match lic {
@@ -234,6 +229,20 @@ impl<'a> Draft<'a> {
             for t in texts {
                 self.add(manifest::MEDIA_LICENSE, t.as_bytes())?;
             }
+        }
+        if let Some(p) = &req.parameters {
+            Options::from_map(p).map_err(|e| ServerError::BadRequest(e.to_string()))?;
+            let mut merged = std::mem::take(&mut self.base_params);
+            merged.extend(p.clone());
+            // Written as Ollama writes the map (sorted keys, Go's encoder): the same
+            // parameters are the same blob in both.
+            let bytes = gojson::encode(&gojson::sorted(&Value::Object(merged)));
+            self.replace(manifest::MEDIA_PARAMS, &bytes)?;
+        }
+        if let Some(m) = &req.messages {
+            let messages =
+                serde_json::to_value(m).map_err(|e| ServerError::Internal(e.to_string()))?;
+            self.replace(manifest::MEDIA_MESSAGES, &gojson::encode(&messages))?;
         }
         Ok(())
     }

@@ -76,6 +76,17 @@ impl Gguf {
             .map(file_type_name)
             .unwrap_or_else(|| "unknown".into())
     }
+
+    /// The `file_type` Ollama's create writes in a model's config blob: as
+    /// [`Gguf::quantization_level`], but `unknown` for file type 0 (all F32), which Ollama's
+    /// `KV.FileType` does not tell from an absent one. The config blob's bytes, and so the
+    /// model's ID, match Ollama's only with the same text.
+    pub fn ollama_file_type(&self) -> String {
+        match self.u64("general.file_type") {
+            Some(t) if t > 0 => file_type_name(t),
+            _ => "unknown".into(),
+        }
+    }
 }
 
 /// Headers read without their long arrays, by file identity (see `memo`).

@@ -646,3 +646,52 @@ fn the_kv_cache_type_reaches_both_runners() {
         .expect("an MLX runner");
     assert!(mlx.contains("--kv-bits 8"), "{mlx}");
 }
+
+/// `ollama create` (Ollama built from source, 2026-12-04) of this request on a store holding
+/// `tiny-gguf` wrote these blobs and this manifest (the model layer is the base's, whatever
+/// its bytes): ollmlx must write the same bytes, so the model has the same ID in both.
+#[test]
+fn create_writes_the_bytes_ollama_writes() {
+    let Some(g) = gguf_server(&[]) else { return };
+    let body = json!({
+        "model": "cmp", "from": "tiny-gguf", "stream": false,
+        "template": "{{ if .System }}<|system|>{{ .System }}{{ end }}<|user|>{{ .Prompt }}<|assistant|>",
+        "system": "You are <terse> & kind.", "license": "MIT License",
+        "parameters": {"temperature": 0.7, "stop": ["<|user|>", "<|system|>"], "num_ctx": 4096, "top_k": 20, "repeat_penalty": 1.1},
+        "messages": [{"role": "user", "content": "hi <there>"}, {"role": "assistant", "content": "hello & welcome"}],
+    });
+    let r = g.server.post("/api/create", body);
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    let manifests = g.store.join("manifests/registry.ollama.ai/library");
+    let base: Value =
+        serde_json::from_slice(&std::fs::read(manifests.join("tiny-gguf/latest")).unwrap())
+            .unwrap();
+    let model = &base["layers"][0];
+    let got = std::fs::read(manifests.join("cmp/latest")).unwrap();
+    let want = format!(
+        concat!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","#,
+            r#""config":{{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"sha256:b5811386b18c028fc8215a4fa30b40cc44b824b443dc0ef9dcbf4c8a03cde4b3","size":153}},"#,
+            r#""layers":[{{"mediaType":"application/vnd.ollama.image.model","digest":"{}","size":{},"from":"tiny-gguf:latest"}},"#,
+            r#"{{"mediaType":"application/vnd.ollama.image.template","digest":"sha256:336a6c83fce28db1274e0fdfb3eb9d37a008baac3118588cd99c11589fcf534b","size":82}},"#,
+            r#"{{"mediaType":"application/vnd.ollama.image.system","digest":"sha256:15e7bf34baaab8e50c395b0f7cd13ae62f805656f90030955d37b9025ae9f4f9","size":23}},"#,
+            r#"{{"mediaType":"application/vnd.ollama.image.license","digest":"sha256:abb2896dc3c2a9402f901b88d5035cf0a83d5cf7c17e73642cdf562b0b9d3bc5","size":11}},"#,
+            r#"{{"mediaType":"application/vnd.ollama.image.params","digest":"sha256:b89564c0ace9ca1cdd740becf63d3e5e5bc6c169acf1e5997f253dc7da800236","size":120}},"#,
+            r#"{{"mediaType":"application/vnd.ollama.image.messages","digest":"sha256:c7190ad5c914aa8fd6aa86e33c086302a5f1b96e768e512cc06883a7d8aafb31","size":105}}]}}"#,
+            "\n"
+        ),
+        model["digest"].as_str().unwrap(),
+        model["size"]
+    );
+    assert_eq!(String::from_utf8(got).unwrap(), want);
+    // The blobs those digests name, as Ollama wrote them.
+    let blob = |d: &str| std::fs::read(g.store.join("blobs").join(d.replace(':', "-"))).unwrap();
+    assert_eq!(
+        blob("sha256:b5811386b18c028fc8215a4fa30b40cc44b824b443dc0ef9dcbf4c8a03cde4b3"),
+        b"{\"model_format\":\"gguf\",\"model_family\":\"llama\",\"model_families\":[\"llama\"],\"model_type\":\"1.05M\",\"file_type\":\"unknown\",\"architecture\":\"amd64\",\"os\":\"linux\"}\n"
+    );
+    assert_eq!(
+        blob("sha256:b89564c0ace9ca1cdd740becf63d3e5e5bc6c169acf1e5997f253dc7da800236"),
+        b"{\"num_ctx\":4096,\"repeat_penalty\":1.1,\"stop\":[\"\\u003c|user|\\u003e\",\"\\u003c|system|\\u003e\"],\"temperature\":0.7,\"top_k\":20}\n"
+    );
+}
