@@ -94,6 +94,7 @@ pub fn state(config: Config, shutdown: CancellationToken) -> AppState {
         debug: config.debug_level > 0,
         prefix_cache_bytes: config.prefix_cache_bytes,
         kv_bits: config.kv_cache_type.mlx_bits(),
+        install_wait: config.install_wait,
     });
     let gguf = Arc::new(LlamaFactory {
         binary: config.llama_server.clone(),
@@ -106,6 +107,13 @@ pub fn state(config: Config, shutdown: CancellationToken) -> AppState {
         cache_type: config.kv_cache_type.llama_arg(),
         records: Some(crate::runner::leftovers::dir(&config.home)),
         pick_port: crate::runner::llamacpp::free_port,
+        install: Some(Arc::new(
+            crate::runner::llamacpp::install::LlamaInstall::new(
+                crate::runner::llamacpp::install::Source::pinned(config.llama_source.as_deref()),
+                config.home.join("llama-server"),
+            ),
+        )),
+        install_wait: config.install_wait,
     });
     let mut state = state_with(config, Arc::new(DispatchFactory { mlx, gguf }), shutdown);
     state.puller.runtime = Some(runtime);
