@@ -156,6 +156,9 @@ pub enum ConfigError {
     NoHome(&'static str),
 }
 
+/// How long a request waits for a runtime install under way, by default.
+const DEFAULT_INSTALL_WAIT: Duration = Duration::from_secs(15 * 60);
+
 impl Config {
     /// Resolves flags and environment into a `Config`. `home` is `$HOME`, passed in so tests can
     /// resolve without touching the process environment.
@@ -166,12 +169,14 @@ impl Config {
                 var: env::OLLAMA_KEEP_ALIVE,
                 msg,
             })?;
-        let install_wait = parse_load_timeout(&a.install_wait)
-            .map_err(|msg| ConfigError::Invalid {
+        let install_wait = match a.install_wait.trim() {
+            "" => None,
+            s => parse_load_timeout(s).map_err(|msg| ConfigError::Invalid {
                 var: env::OLLMLX_INSTALL_WAIT,
                 msg,
-            })?
-            .unwrap_or(Duration::from_secs(15 * 60));
+            })?,
+        }
+        .unwrap_or(DEFAULT_INSTALL_WAIT);
         let load_timeout =
             parse_load_timeout(&a.load_timeout).map_err(|msg| ConfigError::Invalid {
                 var: env::OLLAMA_LOAD_TIMEOUT,
@@ -515,6 +520,7 @@ mod tests {
         assert_eq!(c.max_loaded_models, 3);
         assert_eq!(c.default_num_ctx, 4096);
         assert_eq!(c.load_timeout, Some(Duration::from_secs(300)));
+        assert_eq!(c.install_wait, Duration::from_secs(900));
         assert_eq!(c.keep_alive, KeepAlive::DEFAULT);
         // Unset: one slot per GGUF model (Ollama's default), a batch of four per MLX model.
         assert_eq!(
