@@ -52,6 +52,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/create", post(models::create))
         .route("/api/copy", post(models::copy))
         .route("/api/pull", post(pull::pull))
+        .route("/api/push", post(pull::push))
+        .route("/api/status", get(version::status))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/completions", post(openai::completions))
         .route("/v1/embeddings", post(openai::embeddings))
