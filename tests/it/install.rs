@@ -299,9 +299,25 @@ fn release_files_pass_their_linters() {
         ])));
     }
     if let Some(ruby) = tool("ruby", "checks the Homebrew formula's syntax") {
+        let ruby = &ruby;
         let ok = stdout(&run(Command::new(ruby)
             .current_dir(&root)
             .args(["-wc", "packaging/homebrew/ollmlx.rb"])));
+        assert!(ok.contains("Syntax OK"), "{ok}");
+        // The formula the release workflow renders for a tag is valid Ruby too, and names it.
+        let sha = "ab".repeat(32);
+        let rendered = stdout(&run(Command::new("sh")
+            .arg(root.join("scripts/homebrew-formula.sh"))
+            .args(["v1.2.3", &sha, "someone/ollmlx"])));
+        assert!(
+            rendered.contains(
+                "url \"https://github.com/someone/ollmlx/archive/refs/tags/v1.2.3.tar.gz\""
+            ) && rendered.contains(&format!("sha256 \"{sha}\"")),
+            "{rendered}"
+        );
+        let formula = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(formula.path(), &rendered).unwrap();
+        let ok = stdout(&run(Command::new(ruby).arg("-wc").arg(formula.path())));
         assert!(ok.contains("Syntax OK"), "{ok}");
     }
     // actionlint comes from the Go proxy, not apt: optional everywhere.
