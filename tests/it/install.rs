@@ -377,3 +377,65 @@ fn which(name: &str) -> Option<PathBuf> {
             .find(|p| p.is_file())
     })
 }
+
+/// Without root and without OLLMLX_PREFIX, everything goes under ~/.local. As root the test drops
+/// to `nobody` (setpriv) to be an ordinary user.
+#[test]
+fn an_ordinary_user_gets_home_local() {
+    if !curl_and_tar() {
+        return;
+    }
+    let root_user = stdout(&run(Command::new("id").arg("-u"))).trim() == "0";
+    let setpriv = if root_user {
+        match tool("setpriv", "runs install.sh as an ordinary user") {
+            Some(s) => Some(s),
+            None => return,
+        }
+    } else {
+        None
+    };
+    let (archive, sums) = release();
+    let host = ReleaseHost::start(HashMap::from([
+        ("SHA256SUMS".to_string(), sums.clone().into_bytes()),
+        (archive_name(), archive.clone()),
+    ]));
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = match &setpriv {
+        Some(setpriv) => {
+            std::os::unix::fs::chown(home.path(), Some(65534), Some(65534)).unwrap();
+            let mut c = Command::new(setpriv);
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "sh"]);
+            c
+        }
+        None => Command::new("sh"),
+    };
+    let out = cmd
+        .arg(repo_root().join("install.sh"))
+        .env("OLLMLX_BASE_URL", &host.url)
+        .env("HOME", home.path())
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env_remove("OLLMLX_PREFIX")
+        .env_remove("OLLMLX_VERSION")
+        .env_remove("OLLMLX_SERVICE")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let bin = home.path().join(".local/bin/ollmlx");
+    assert!(bin.is_file(), "{log}");
+    assert!(
+        log.contains(&format!(
+            "Installing ollmlx to {}",
+            bin.parent().unwrap().display()
+        )),
+        "{log}"
+    );
+    // ~/.local/bin is not on that PATH: the installer says so.
+    assert!(log.contains("to your PATH"), "{log}");
+    assert!(home.path().join(".local/share/man/man1/ollmlx.1").is_file());
+    // No root, so no service: only the hint.
+    assert!(
+        log.contains("To run ollmlx as a service") || cfg!(target_os = "macos"),
+        "{log}"
+    );
+}
