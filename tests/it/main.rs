@@ -8,6 +8,7 @@ mod gguf;
 mod hardening;
 mod harmony;
 mod hubs;
+mod install;
 mod ollama_client;
 mod process;
 mod pull;
