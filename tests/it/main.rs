@@ -7,6 +7,7 @@ mod gguf;
 mod hardening;
 mod harmony;
 mod hubs;
+mod malformed;
 mod ollama_client;
 mod process;
 mod pull;
