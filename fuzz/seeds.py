@@ -1,5 +1,7 @@
 """Writes the seed corpora in fuzz/corpus/ (committed; rerun after changing this file).
 
+The `regress-*` files, inputs that once crashed a target, are kept as they are.
+
 Seeds are small, valid inputs that reach deep into each parser, so that mutations start from
 somewhere interesting. The GGUF seeds come twice: as files, and packed as `src/fuzz.rs`'s
 `unpack` records with one record per header field, so that repeating a field is a small
@@ -106,7 +108,10 @@ def write(target, name, data):
 
 
 def main():
-    shutil.rmtree(ROOT, ignore_errors=True)
+    # Crashes found by fuzzing (`regress-*`) stay; every other seed is written afresh.
+    for f in ROOT.glob("*/*"):
+        if not f.name.startswith("regress-"):
+            f.unlink()
 
     fields, data_len = sample()
     body = b"".join(fields)
