@@ -9,6 +9,7 @@ mod hardening;
 mod harmony;
 mod hubs;
 mod install;
+mod malformed;
 mod ollama_client;
 mod process;
 mod pull;
