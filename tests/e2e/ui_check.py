@@ -3,14 +3,19 @@
 Chromium talks CDP over a pair of pipes (``--remote-debugging-pipe``: it reads NUL-terminated
 JSON on fd 3 and writes on fd 4), so the check needs no websocket library and no free port.
 
-Checks: the page loads with no console error, exception or failed load (CSP violations included);
-it lists the fixture models with their format and size; a chat with the tiny model streams into
-the page in several chunks and ends with a final line; the metrics panel either shows series
-(when ``/metrics`` answers 200) or says it is absent (404). Writes a screenshot. Prints
-"all checks passed".
+Two flows (OLLMLX_UI_FLOW), both ending with a screenshot and a check that the page logged no
+console error, exception or failed load (CSP violations included) at any point:
 
-Environment: OLLAMA_HOST (the daemon's URL), OLLMLX_TEST_MODEL, OLLMLX_TEST_CHROMIUM (the
-browser), OLLMLX_UI_SCREENSHOT (where to write the PNG).
+- ``chat`` (default): the page lists the fixture models with format and size; the metrics panel
+  shows series when ``/metrics`` answers 200 and says it is absent on 404; the page's Prometheus
+  parser reads real exposition text; a chat with the tiny model streams in several chunks, ends
+  with a final line, and the loaded model shows in the ps panel.
+- ``pull``: the pull form pulls OLLMLX_TEST_MODEL (from a local hub) with a progress bar that
+  ends full, the model appears in the list, and two clicks on Delete remove it.
+
+Prints "all checks passed". Environment: OLLAMA_HOST (the daemon's URL), OLLMLX_TEST_MODEL,
+OLLMLX_TEST_CHROMIUM (the browser), OLLMLX_UI_SCREENSHOT (where to write the PNG),
+OLLMLX_UI_FLOW.
 """
 
 import base64
@@ -168,125 +173,191 @@ def metrics_status():
         return e.code
 
 
-def main():
+def open_page(profile):
+    """A browser on the dashboard, after its first poll; events are recorded from the start."""
+    b = Browser(profile)
+    target = b.call("Target.createTarget", {"url": "about:blank"}, session=False)
+    b.session = b.call(
+        "Target.attachToTarget",
+        {"targetId": target["targetId"], "flatten": True},
+        session=False,
+    )["sessionId"]
+    for domain in ("Page", "Runtime", "Log", "Network"):
+        b.call(f"{domain}.enable")
+    b.call(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 1280, "height": 1300, "deviceScaleFactor": 1, "mobile": False},
+    )
+    b.call("Page.navigate", {"url": f"{HOST}/ui"})
+    b.wait_for("document.body && document.body.dataset.ready === '1'", "the first poll")
+    return b
+
+
+def tag_names():
     with urllib.request.urlopen(f"{HOST}/api/tags", timeout=30) as r:
-        tags = json.load(r)["models"]
-    names = sorted(m["name"] for m in tags)
+        return sorted(m["name"] for m in json.load(r)["models"])
+
+
+def shown_models(b):
+    """The installed-models table's name, format and size cells."""
+    return b.eval(
+        "[...document.querySelectorAll('#models tbody tr')].map(r => "
+        "[...r.cells].slice(0, 3).map(c => c.textContent))"
+    )
+
+
+def check_chat(b):
+    names = tag_names()
     # Exactly the test model: "tiny-llama-4bit:latest" sorts before "tiny-llama:latest".
     tiny = MODEL if MODEL in names else f"{MODEL}:latest"
     assert tiny in names, names
 
+    # 1. The installed models, as /api/tags has them, with format and size.
+    shown = shown_models(b)
+    assert sorted(r[0] for r in shown) == names, (shown, names)
+    by_name = {r[0]: r for r in shown}
+    assert by_name[tiny][1] == "safetensors", by_name[tiny]
+    assert by_name[tiny][2] not in ("", "—"), by_name[tiny]
+    assert b.eval("document.getElementById('status').dataset.state") == "ok"
+    print(f"ok: the page lists {len(names)} models")
+
+    # 2. The metrics panel matches what /metrics answers.
+    status = metrics_status()
+    want = "live" if status == 200 else "absent"
+    b.wait_for(
+        f"document.getElementById('metrics-card').dataset.state === '{want}'",
+        f"the metrics panel to be {want} (/metrics: {status})",
+    )
+    print(f"ok: metrics panel {want} (/metrics answers {status})")
+    # The page's Prometheus parser, in this browser, on exposition text with labels,
+    # escapes, comments and histograms.
+    sample = (
+        "# HELP ollmlx_requests_total Requests.\n"
+        "# TYPE ollmlx_requests_total counter\n"
+        'ollmlx_requests_total{route="/api/chat",code="200"} 3\n'
+        'ollmlx_requests_total{route="/api/x\\"y",code="500"} 1\n'
+        "ollmlx_ttft_seconds_sum 0.5\n"
+        "ollmlx_ttft_seconds_count 4\n"
+        "not a sample\n"
+    )
+    parsed = b.eval(
+        "import('/ui/api.js').then(m => { const s = m.parsePrometheus("
+        + json.dumps(sample)
+        + "); return {req: m.total(s, 'ollmlx_requests_total'),"
+        " label: s.get('ollmlx_requests_total')[1].labels.route,"
+        " n: s.size}; })"
+    )
+    assert parsed == {"req": 4, "label": '/api/x"y', "n": 3}, parsed
+    print("ok: the Prometheus parser reads labels, escapes and histograms")
+
+    # 3. A chat streams from the tiny model into the page.
+    b.eval(
+        "(() => {"
+        f"const pick = document.getElementById('chat-model'); pick.value = {json.dumps(tiny)};"
+        "if (pick.value !== " + json.dumps(tiny) + ") throw new Error('model not in picker');"
+        "document.getElementById('chat-max').value = '24';"
+        "document.getElementById('chat-input').value = 'Hello, who are you?';"
+        "document.getElementById('chat-send').click();"
+        "})()"
+    )
+    b.wait_for(
+        "document.querySelector('.msg.assistant')?.dataset.state !== 'streaming'",
+        "the chat answer to finish",
+        timeout=120,
+    )
+    msg = b.eval(
+        "(() => { const m = document.querySelector('.msg.assistant');"
+        " return {state: m.dataset.state, chunks: Number(m.dataset.chunks), text: m.textContent,"
+        " stats: document.getElementById('chat-stats').textContent}; })()"
+    )
+    assert msg["state"] == "done", msg
+    assert msg["text"].strip(), msg
+    assert msg["chunks"] > 1, f"the answer did not stream: {msg}"
+    assert "tokens" in msg["stats"], msg
+    print(f"ok: chat streamed {msg['chunks']} chunks: {msg['text'][:60]!r}")
+
+    # 4. The model the chat loaded shows under "Loaded models".
+    b.wait_for(
+        "[...document.querySelectorAll('#ps tbody tr')].some(r => r.dataset.model === "
+        + json.dumps(tiny)
+        + ")",
+        "the loaded model in the ps panel",
+    )
+    print("ok: the loaded model is listed with its memory and expiry")
+
+
+def check_pull_and_delete(b):
+    """Pulls MODEL (served by a local hub) through the form, then deletes it with two clicks."""
+    name = f"{MODEL}:latest"
+    assert name not in tag_names()
+    b.eval(
+        "(() => {"
+        f"document.getElementById('pull-name').value = {json.dumps(MODEL)};"
+        "document.getElementById('pull-go').click(); })()"
+    )
+    b.wait_for(
+        "document.getElementById('pull-status').dataset.state !== 'pulling'",
+        "the pull to finish",
+        timeout=120,
+    )
+    bar = b.eval(
+        "(() => { const p = document.getElementById('pull-progress');"
+        " const s = document.getElementById('pull-status');"
+        " return {hidden: p.hidden, max: p.max, value: p.value, state: s.dataset.state,"
+        " text: s.textContent}; })()"
+    )
+    assert bar["state"] == "done", bar
+    assert not bar["hidden"] and bar["max"] > 1 and bar["value"] == bar["max"], bar
+    with urllib.request.urlopen(f"{HOST}/api/tags", timeout=30) as r:
+        size = next(m["size"] for m in json.load(r)["models"] if m["name"] == name)
+    assert bar["max"] >= size / 2, f"the bar covers the whole pull ({size} bytes): {bar}"
+    b.wait_for(
+        "[...document.querySelectorAll('#models tbody tr')].some(r => r.dataset.model === "
+        + json.dumps(name)
+        + ")",
+        "the pulled model in the list",
+    )
+    print(f"ok: pulled {name} with a progress bar to {bar['max']} bytes")
+
+    row = f"document.querySelector('#models tr[data-model=\"{name}\"] button')"
+    b.eval(f"{row}.click()")
+    assert b.eval(f"{row}.textContent") == "Confirm", "the first click only arms Delete"
+    assert name in tag_names()
+    b.eval(f"{row}.click()")
+    b.wait_for(f"!{row}", "the deleted model to leave the list")
+    assert name not in tag_names()
+    print(f"ok: deleted {name} with two clicks")
+
+
+def main():
+    flow = os.environ.get("OLLMLX_UI_FLOW", "chat")
     profile = tempfile.mkdtemp(prefix="ollmlx-ui-")
-    b = Browser(profile)
+    b = None
     try:
-        target = b.call("Target.createTarget", {"url": "about:blank"}, session=False)
-        b.session = b.call(
-            "Target.attachToTarget",
-            {"targetId": target["targetId"], "flatten": True},
-            session=False,
-        )["sessionId"]
-        for domain in ("Page", "Runtime", "Log", "Network"):
-            b.call(f"{domain}.enable")
-        b.call(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": 1280, "height": 1300, "deviceScaleFactor": 1, "mobile": False},
-        )
-        b.call("Page.navigate", {"url": f"{HOST}/ui"})
-        b.wait_for("document.body && document.body.dataset.ready === '1'", "the first poll")
-
-        # 1. The installed models, as /api/tags has them, with format and size.
-        shown = b.eval(
-            "[...document.querySelectorAll('#models tbody tr')].map(r => "
-            "[...r.cells].slice(0, 3).map(c => c.textContent))"
-        )
-        assert sorted(r[0] for r in shown) == names, (shown, names)
-        by_name = {r[0]: r for r in shown}
-        assert by_name[tiny][1] == "safetensors", by_name[tiny]
-        assert by_name[tiny][2] not in ("", "—"), by_name[tiny]
-        assert b.eval("document.getElementById('status').dataset.state") == "ok"
-        print(f"ok: the page lists {len(names)} models")
-
-        # 2. The metrics panel matches what /metrics answers.
-        status = metrics_status()
-        want = "live" if status == 200 else "absent"
-        b.wait_for(
-            f"document.getElementById('metrics-card').dataset.state === '{want}'",
-            f"the metrics panel to be {want} (/metrics: {status})",
-        )
-        print(f"ok: metrics panel {want} (/metrics answers {status})")
-        # The page's Prometheus parser, in this browser, on exposition text with labels,
-        # escapes, comments and histograms.
-        sample = (
-            "# HELP ollmlx_requests_total Requests.\n"
-            "# TYPE ollmlx_requests_total counter\n"
-            'ollmlx_requests_total{route="/api/chat",code="200"} 3\n'
-            'ollmlx_requests_total{route="/api/x\\"y",code="500"} 1\n'
-            "ollmlx_ttft_seconds_sum 0.5\n"
-            "ollmlx_ttft_seconds_count 4\n"
-            "not a sample\n"
-        )
-        parsed = b.eval(
-            "import('/ui/api.js').then(m => { const s = m.parsePrometheus("
-            + json.dumps(sample)
-            + "); return {req: m.total(s, 'ollmlx_requests_total'),"
-            " label: s.get('ollmlx_requests_total')[1].labels.route,"
-            " n: s.size}; })"
-        )
-        assert parsed == {"req": 4, "label": '/api/x"y', "n": 3}, parsed
-        print("ok: the Prometheus parser reads labels, escapes and histograms")
-
-        # 3. A chat streams from the tiny model into the page.
-        b.eval(
-            "(() => {"
-            f"const pick = document.getElementById('chat-model'); pick.value = {json.dumps(tiny)};"
-            "if (pick.value !== " + json.dumps(tiny) + ") throw new Error('model not in picker');"
-            "document.getElementById('chat-max').value = '24';"
-            "document.getElementById('chat-input').value = 'Hello, who are you?';"
-            "document.getElementById('chat-send').click();"
-            "})()"
-        )
-        b.wait_for(
-            "document.querySelector('.msg.assistant')?.dataset.state !== 'streaming'",
-            "the chat answer to finish",
-            timeout=120,
-        )
-        msg = b.eval(
-            "(() => { const m = document.querySelector('.msg.assistant');"
-            " return {state: m.dataset.state, chunks: Number(m.dataset.chunks), text: m.textContent,"
-            " stats: document.getElementById('chat-stats').textContent}; })()"
-        )
-        assert msg["state"] == "done", msg
-        assert msg["text"].strip(), msg
-        assert msg["chunks"] > 1, f"the answer did not stream: {msg}"
-        assert "tokens" in msg["stats"], msg
-        print(f"ok: chat streamed {msg['chunks']} chunks: {msg['text'][:60]!r}")
-
-        # 4. The model the chat loaded shows under "Loaded models".
-        b.wait_for(
-            "[...document.querySelectorAll('#ps tbody tr')].some(r => r.dataset.model === "
-            + json.dumps(tiny)
-            + ")",
-            "the loaded model in the ps panel",
-        )
-        print("ok: the loaded model is listed with its memory and expiry")
-
-        # 5. The screenshot, then the console: nothing went wrong on the way.
+        b = open_page(profile)
+        if flow == "chat":
+            check_chat(b)
+        else:
+            check_pull_and_delete(b)
         png = base64.b64decode(b.call("Page.captureScreenshot", {"format": "png"})["data"])
         os.makedirs(os.path.dirname(os.path.abspath(SHOT)), exist_ok=True)
         with open(SHOT, "wb") as f:
             f.write(png)
         print(f"ok: screenshot {SHOT} ({len(png)} bytes)")
-        # One more round-trip so late events are in.
+        # One more round-trip so late events are in, then the console: nothing went wrong.
         b.eval("1")
         bad = errors(b.events)
         assert not bad, "console errors:\n" + "\n".join(bad)
         print("ok: no console errors")
     except BaseException:
-        with open(b.log, errors="replace") as f:
-            print("chromium's log:\n" + f.read()[-4000:], file=sys.stderr)
+        log = os.path.join(profile, "chromium.log")
+        if os.path.exists(log):
+            with open(log, errors="replace") as f:
+                print("chromium's log:\n" + f.read()[-4000:], file=sys.stderr)
         raise
     finally:
-        b.close()
+        if b:
+            b.close()
         shutil.rmtree(profile, ignore_errors=True)
     print("all checks passed")
 

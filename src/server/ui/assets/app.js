@@ -182,22 +182,33 @@ async function pull(ev) {
   $("pull-go").disabled = true;
   bar.hidden = false;
   bar.removeAttribute("value");
+  status.dataset.state = "pulling";
   try {
+    // One bar for the whole pull: the sum over every file (digest) seen so far.
+    const parts = new Map();
     for await (const p of ndjson("/api/pull", { model: name, stream: true })) {
       if (p.total) {
-        bar.max = p.total;
-        bar.value = p.completed || 0;
-        status.textContent = `${p.status}: ${formatBytes(p.completed || 0)} of ${formatBytes(p.total)}`;
+        parts.set(p.digest || p.status, { total: p.total, completed: p.completed || 0 });
+        const sum = (k) => [...parts.values()].reduce((a, x) => a + x[k], 0);
+        bar.max = sum("total");
+        bar.value = sum("completed");
+        status.textContent = `${p.status}: ${formatBytes(bar.value)} of ${formatBytes(bar.max)}`;
       } else {
         status.textContent = p.status;
       }
     }
+    // A finished pull leaves the bar full, so the outcome stays visible.
+    if (!bar.hasAttribute("value")) bar.max = 1;
+    bar.value = bar.max;
     status.textContent = `${name}: done`;
+    status.dataset.state = "done";
+    shownModels = "";
     await refreshModels();
   } catch (e) {
-    status.textContent = `${name}: ${e.message}`;
-  } finally {
     bar.hidden = true;
+    status.textContent = `${name}: ${e.message}`;
+    status.dataset.state = "error";
+  } finally {
     $("pull-go").disabled = false;
   }
 }
