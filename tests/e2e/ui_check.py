@@ -243,7 +243,7 @@ def check_chat(b):
     parsed = b.eval(
         "import('/ui/api.js').then(m => { const s = m.parsePrometheus("
         + json.dumps(sample)
-        + "); return {req: m.total(s, 'ollmlx_requests_total'),"
+        + "); return {req: s.get('ollmlx_requests_total').reduce((a, x) => a + x.value, 0),"
         " label: s.get('ollmlx_requests_total')[1].labels.route,"
         " n: s.size}; })"
     )

@@ -100,12 +100,3 @@ export function parsePrometheus(text) {
   }
   return out;
 }
-
-/** The sum of every sample of the first series name that exists, or `undefined`. */
-export function total(series, ...names) {
-  for (const n of names) {
-    const s = series.get(n);
-    if (s) return s.reduce((a, x) => a + x.value, 0);
-  }
-  return undefined;
-}
