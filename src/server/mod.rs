@@ -15,6 +15,7 @@ pub mod shutdown;
 pub mod state;
 #[cfg(test)]
 mod tests;
+pub mod ui;
 
 use crate::config::Config;
 use crate::runner::llamacpp::LlamaFactory;
@@ -71,6 +72,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/chat", post(chat::chat))
         .route("/api/embed", post(embed::embed))
         .route("/api/embeddings", post(embed::embeddings))
+        .route("/ui", get(ui::index))
+        .route("/ui/", get(ui::index))
+        .route("/ui/{file}", get(ui::asset))
         .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found") })
         .method_not_allowed_fallback(|| async {
             (StatusCode::METHOD_NOT_ALLOWED, "405 method not allowed")

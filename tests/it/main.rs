@@ -16,4 +16,5 @@ mod pull;
 mod push;
 mod serving;
 mod support;
+mod ui;
 mod vision;
