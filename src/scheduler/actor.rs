@@ -6,12 +6,13 @@ use super::memory;
 use super::state::{self, Candidate};
 use super::{Grant, LoadedModel, SchedulerConfig, SchedulerError};
 use crate::api::KeepAlive;
+use crate::metrics::Metrics;
 use crate::runner::{LoadOptions, LoadSpec, Runner, RunnerError, RunnerFactory};
 use crate::store::LocalModel;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 type Reply = oneshot::Sender<Result<Grant, SchedulerError>>;
@@ -110,6 +111,9 @@ struct Actor {
     /// The load in progress and the requests waiting on it.
     loading: Option<Loading>,
     next_id: u64,
+    metrics: Arc<Metrics>,
+    /// Models whose runner crashed and has not been started again yet (for the restart count).
+    crashed: HashSet<PathBuf>,
 }
 
 pub async fn run(
@@ -117,6 +121,7 @@ pub async fn run(
     factory: Arc<dyn RunnerFactory>,
     mut rx: mpsc::UnboundedReceiver<Msg>,
     tx: mpsc::UnboundedSender<Msg>,
+    metrics: Arc<Metrics>,
 ) {
     let mut a = Actor {
         config,
@@ -126,6 +131,8 @@ pub async fn run(
         queue: VecDeque::new(),
         loading: None,
         next_id: 1,
+        metrics,
+        crashed: HashSet::new(),
     };
     while let Some(msg) = rx.recv().await {
         match msg {
@@ -170,6 +177,7 @@ impl Actor {
         if let Some(e) = self.loaded.get(&key) {
             if !e.runner.is_alive() {
                 tracing::warn!(model = %e.model.name, "runner is gone; reloading");
+                self.crashed(&key);
                 self.remove(&key);
             } else if compatible(e, &w.options) {
                 self.grant(&key, w);
@@ -273,8 +281,18 @@ impl Actor {
     fn exited(&mut self, key: PathBuf, id: u64) {
         if self.loaded.get(&key).is_some_and(|e| e.id == id) {
             tracing::warn!(model = %self.loaded[&key].model.name, "runner exited; it will be started again on the next request");
+            self.crashed(&key);
             self.loaded.remove(&key);
             self.start_next_load();
+        }
+    }
+
+    /// Counts the crash of a loaded runner (it exited without being asked to).
+    fn crashed(&mut self, key: &PathBuf) {
+        if let Some(e) = self.loaded.get(key) {
+            let model = e.model.name.display_shortest();
+            self.metrics.crashes.get(&[&model]).inc();
+            self.crashed.insert(key.clone());
         }
     }
 
@@ -468,11 +486,14 @@ impl Actor {
                 prefix: prefix.unwrap_or(0),
             });
             let (factory, tx) = (self.factory.clone(), self.tx.clone());
+            let metrics = self.metrics.clone();
             tracing::info!(model = %spec.model.name, "loading model");
             // The load runs to completion even if every waiter gives up: the model is then
             // loaded for the next request, and nobody else's load is aborted.
             tokio::spawn(async move {
+                let (model, started) = (spec.model.name.display_shortest(), Instant::now());
                 let result = factory.start(spec).await;
+                metrics.load(&model, result.is_ok(), started.elapsed());
                 let _ = tx.send(Msg::Loaded { key, result });
             });
         }
@@ -493,6 +514,10 @@ impl Actor {
                     tokio::spawn(async move { runner.close().await });
                     return;
                 };
+                if self.crashed.remove(&key) {
+                    let model = first.model.name.display_shortest();
+                    self.metrics.restarts.get(&[&model]).inc();
+                }
                 let id = self.next_id;
                 self.next_id += 1;
                 let watch_runner = runner.clone();
