@@ -137,6 +137,8 @@ async fn metrics_obey_the_host_and_origin_rules_of_the_api() {
         r.headers()["access-control-allow-origin"],
         "http://localhost:3000"
     );
+    assert_eq!(r.headers()["access-control-expose-headers"], "X-Request-Id");
+    assert!(r.headers().contains_key("x-request-id"));
     let m = scrape(&h).await;
     assert_eq!(
         sample(
