@@ -25,6 +25,8 @@ pub enum Msg {
         /// The load's estimate (weights + KV; 0 when memory is not accounted).
         need: u64,
         reply: Reply,
+        /// The request's span: a load it starts logs inside it, so the lines carry its id.
+        span: tracing::Span,
     },
     Release {
         key: PathBuf,
@@ -81,6 +83,7 @@ struct Waiter {
     options: LoadOptions,
     need: u64,
     reply: Reply,
+    span: tracing::Span,
 }
 
 /// Whether a load fits in the memory budget.
@@ -142,12 +145,14 @@ pub async fn run(
                 options,
                 need,
                 reply,
+                span,
             } => a.acquire(Waiter {
                 model: *model,
                 keep_alive,
                 options,
                 need,
                 reply,
+                span,
             }),
             Msg::Release { key, id } => a.release(key, id),
             Msg::Loaded { key, result } => a.loaded(key, result),
@@ -476,7 +481,7 @@ impl Actor {
                 options: w.options.clone(),
                 prefix_cache_bytes: prefix,
             };
-            let need = w.need;
+            let (need, span) = (w.need, w.span.clone());
             let mut waiters = vec![w];
             waiters.extend(same);
             self.loading = Some(Loading {
@@ -487,15 +492,16 @@ impl Actor {
             });
             let (factory, tx) = (self.factory.clone(), self.tx.clone());
             let metrics = self.metrics.clone();
-            tracing::info!(model = %spec.model.name, "loading model");
+            span.in_scope(|| tracing::info!(model = %spec.model.name, "loading model"));
             // The load runs to completion even if every waiter gives up: the model is then
             // loaded for the next request, and nobody else's load is aborted.
-            tokio::spawn(async move {
+            let load = async move {
                 let (model, started) = (spec.model.name.display_shortest(), Instant::now());
                 let result = factory.start(spec).await;
                 metrics.load(&model, result.is_ok(), started.elapsed());
                 let _ = tx.send(Msg::Loaded { key, result });
-            });
+            };
+            tokio::spawn(tracing::Instrument::instrument(load, span));
         }
     }
 

@@ -135,6 +135,7 @@ impl SchedulerHandle {
             options,
             need,
             reply,
+            span: tracing::Span::current(),
         })?;
         let grant = rx.await.map_err(|_| SchedulerError::ShuttingDown)??;
         // The lease exists before the permit, so giving up while waiting for a slot still

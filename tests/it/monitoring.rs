@@ -295,19 +295,35 @@ fn json_logs_are_one_object_a_line_with_the_request_id() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-request-id"], "it-json-1");
-    let line = s.wait_log("\"it-json-1\"", Duration::from_secs(10));
+    // The line each request logs when its response head is sent.
+    let line = s.wait_log("\"message\":\"request\"", Duration::from_secs(10));
     let v: Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v["span"]["id"], "it-json-1", "{v}");
     assert_eq!(v["span"]["name"], "request");
-    assert_eq!(v["fields"]["message"], "request");
     assert_eq!(v["fields"]["status"], 200);
     assert_eq!(v["fields"]["route"], "/api/generate");
     // Every line is JSON: the daemon's own, and the runner's lines it re-emits.
     let log = s.log();
-    assert!(log.contains("MLX runner ready"), "{log}");
+    let mut in_request = Vec::new();
     for l in log.lines() {
         let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}"));
         assert!(v["level"].is_string() && v["fields"].is_object(), "{l}");
+        let spans = v["spans"].as_array().cloned().unwrap_or_default();
+        if spans.iter().any(|s| s["id"] == "it-json-1") {
+            in_request.push(
+                v["fields"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+        }
+    }
+    // The load this request started logs inside its span too.
+    for message in ["loading model", "MLX runner ready", "request"] {
+        assert!(
+            in_request.iter().any(|m| m == message),
+            "{message:?} not in the request's span: {in_request:?}\n{log}"
+        );
     }
 }
 
