@@ -39,6 +39,14 @@ pub struct ServeArgs {
     /// Debug logging (`1`, `true`, or `2` for trace).
     #[arg(long, env = env::OLLAMA_DEBUG, default_value = "")]
     pub debug: String,
+    /// Log format on stderr: text or json (one JSON object a line).
+    #[arg(long, env = env::OLLMLX_LOG_FORMAT, default_value = "text")]
+    pub log_format: String,
+    /// Log filter in tracing's syntax (`info,ollmlx::scheduler=debug`); wins over --debug.
+    #[arg(long, env = env::OLLMLX_LOG)]
+    pub log: Option<String>,
+    #[arg(long, env = env::NO_COLOR, hide = true)]
+    pub no_color: Option<String>,
     /// Extra allowed CORS origins, comma separated.
     #[arg(long, env = env::OLLAMA_ORIGINS, default_value = "")]
     pub origins: String,
@@ -117,6 +125,7 @@ pub struct Config {
     /// `None`: wait forever.
     pub load_timeout: Option<Duration>,
     pub debug_level: u8,
+    pub log: LogSettings,
     pub origins: Vec<String>,
     pub python: Option<PathBuf>,
     pub mlx_backend: String,
@@ -247,6 +256,14 @@ impl Config {
             },
             load_timeout,
             debug_level: parse_debug(&a.debug),
+            log: LogSettings {
+                format: LogFormat::parse(&a.log_format).map_err(|msg| ConfigError::Invalid {
+                    var: env::OLLMLX_LOG_FORMAT,
+                    msg,
+                })?,
+                filter: a.log.clone().filter(|f| !f.trim().is_empty()),
+                color: a.no_color.as_deref().is_none_or(str::is_empty),
+            },
             origins: a
                 .origins
                 .split(',')
@@ -268,6 +285,36 @@ impl Config {
                 .or_else(|| hf_home.map(|h| h.join("token")))
                 .unwrap_or_else(|| token_beside_cache.clone()),
         })
+    }
+}
+
+/// How the daemon logs (`logging::init`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// `OLLMLX_LOG`; `None`: by `OLLAMA_DEBUG`'s level.
+    pub filter: Option<String>,
+    /// Colour allowed (no `NO_COLOR`); text logs are coloured only when stderr is a terminal too.
+    pub color: bool,
+}
+
+/// `OLLMLX_LOG_FORMAT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// `tracing`'s human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object a line, with the request's span (and its id) in each.
+    Json,
+}
+
+impl LogFormat {
+    pub fn parse(s: &str) -> Result<LogFormat, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("\"{other}\": expected text or json")),
+        }
     }
 }
 
@@ -582,6 +629,34 @@ mod tests {
         .unwrap();
         assert_eq!(c.hf_cache, PathBuf::from("/hf/hub"));
         assert_eq!(c.load_timeout, None);
+        assert_eq!(
+            c.log,
+            LogSettings {
+                format: LogFormat::Text,
+                filter: None,
+                color: true
+            }
+        );
+        let logs = |format: &str, no_color: Option<&str>| {
+            Config::resolve(
+                &ServeArgs {
+                    log_format: format.into(),
+                    no_color: no_color.map(Into::into),
+                    log: Some("debug".into()),
+                    ..args.clone()
+                },
+                Some("/home/u".into()),
+            )
+            .map(|c| c.log)
+        };
+        let json = logs("JSON", Some("1")).unwrap();
+        assert_eq!(json.format, LogFormat::Json);
+        assert_eq!(json.filter.as_deref(), Some("debug"));
+        assert!(!json.color, "NO_COLOR set");
+        // no-color.org: an empty NO_COLOR does not count.
+        assert!(logs("text", Some("")).unwrap().color);
+        let err = logs("yaml", None).unwrap_err().to_string();
+        assert!(err.contains("OLLMLX_LOG_FORMAT"), "{err}");
         let bad = Config::resolve(
             &ServeArgs {
                 keep_alive: "soon".into(),

@@ -21,6 +21,14 @@ pub const OLLAMA_CONTEXT_LENGTH: &str = "OLLAMA_CONTEXT_LENGTH";
 pub const OLLAMA_LOAD_TIMEOUT: &str = "OLLAMA_LOAD_TIMEOUT";
 /// `1`/`true` logs at debug level, `2` at trace.
 pub const OLLAMA_DEBUG: &str = "OLLAMA_DEBUG";
+/// Log format on stderr: `text` (default) or `json` (one JSON object a line).
+pub const OLLMLX_LOG_FORMAT: &str = "OLLMLX_LOG_FORMAT";
+/// Which log lines to show, in `tracing`'s filter syntax (`info,ollmlx::scheduler=debug`); wins
+/// over `OLLAMA_DEBUG`'s level.
+pub const OLLMLX_LOG: &str = "OLLMLX_LOG";
+/// Any non-empty value turns colour off in text logs (<https://no-color.org>). Logs are never
+/// coloured when stderr is not a terminal.
+pub const NO_COLOR: &str = "NO_COLOR";
 /// Extra allowed CORS origins, comma separated.
 pub const OLLAMA_ORIGINS: &str = "OLLAMA_ORIGINS";
 /// Hugging Face home; the hub cache is `$HF_HOME/hub` unless `HF_HUB_CACHE` is set.

@@ -8,6 +8,8 @@ pub mod config;
 pub mod env;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod logging;
+pub mod metrics;
 pub mod output;
 pub mod pull;
 pub mod runner;

@@ -8,7 +8,7 @@ use super::python::PythonRuntime;
 use super::ready::{self, Probe};
 use super::{
     CompletionRequest, EmbedResult, EventStream, LoadSpec, Runner, RunnerError, RunnerEvent,
-    RunnerFactory, RunnerInfo,
+    RunnerFactory, RunnerInfo, RunnerStatus,
 };
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -281,12 +281,17 @@ impl Runner for MlxRunner {
     }
 
     async fn memory(&self) -> Option<u64> {
-        let status = self
-            .endpoint()
-            .get_json::<Status>("/v1/status")
-            .await
-            .ok()?;
-        Some(status.memory.active + status.memory.cache)
+        self.status().await.memory
+    }
+
+    async fn status(&self) -> RunnerStatus {
+        match self.endpoint().get_json::<Status>("/v1/status").await {
+            Ok(s) => RunnerStatus {
+                memory: Some(s.memory.active + s.memory.cache),
+                prefix_cache: s.prefix_cache,
+            },
+            Err(_) => RunnerStatus::default(),
+        }
     }
 
     async fn shrink_cache(&self, max_bytes: u64) -> Result<(), RunnerError> {

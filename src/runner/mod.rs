@@ -18,6 +18,7 @@ pub mod ready;
 use crate::api::{Logprob, Message};
 use crate::store::LocalModel;
 use futures_util::Stream;
+pub use protocol::PrefixCacheStats;
 use serde::Serialize;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -275,6 +276,14 @@ pub trait Runner: Send + Sync {
     async fn memory(&self) -> Option<u64> {
         None
     }
+    /// What the runner reports about itself now, for `/metrics`. The default asks only for
+    /// [`Runner::memory`]; runners with more to say (MLX's prefix cache) answer in one call.
+    async fn status(&self) -> RunnerStatus {
+        RunnerStatus {
+            memory: self.memory().await,
+            prefix_cache: None,
+        }
+    }
     /// Lowers the runner's prefix-cache budget, dropping least recently used entries.
     async fn shrink_cache(&self, _max_bytes: u64) -> Result<(), RunnerError> {
         Ok(())
@@ -285,6 +294,14 @@ pub trait Runner: Send + Sync {
     async fn exited(&self);
     /// Stops the process: SIGTERM, a grace period, then SIGKILL.
     async fn close(&self);
+}
+
+/// A runner's own report on itself (see [`Runner::status`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunnerStatus {
+    /// As [`Runner::memory`].
+    pub memory: Option<u64>,
+    pub prefix_cache: Option<PrefixCacheStats>,
 }
 
 /// What to load.

@@ -35,6 +35,27 @@ pub struct Status {
     pub backend: String,
     #[serde(default)]
     pub memory: Memory,
+    /// Absent from runners that keep no prefix cache.
+    #[serde(default)]
+    pub prefix_cache: Option<PrefixCacheStats>,
+}
+
+/// `/v1/status` `prefix_cache`: the cache's size and its lookups since the runner started.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct PrefixCacheStats {
+    #[serde(default)]
+    pub bytes: u64,
+    #[serde(default)]
+    pub budget: u64,
+    #[serde(default)]
+    pub entries: u64,
+    #[serde(default)]
+    pub hits: u64,
+    #[serde(default)]
+    pub misses: u64,
+    /// Prompt tokens taken from the cache instead of computed.
+    #[serde(default)]
+    pub reused_tokens: u64,
 }
 
 /// `/v1/status` `memory` (bytes); only what the daemon reads.
@@ -203,6 +224,30 @@ pub struct Text {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn status_reads_memory_and_prefix_cache() {
+        // The shape docs/runner-protocol.md gives (trimmed to what the daemon reads).
+        let s: Status = serde_json::from_value(json!({"context_length": 2048, "backend": "cpu",
+            "memory": {"active": 123, "peak": 456, "cache": 789, "prefix_cache": 144384},
+            "prefix_cache": {"bytes": 144384, "budget": 6318493120u64, "entries": 1, "hits": 3,
+                             "misses": 2, "reused_tokens": 411}}))
+        .unwrap();
+        assert_eq!((s.memory.active, s.memory.cache), (123, 789));
+        assert_eq!(
+            s.prefix_cache,
+            Some(PrefixCacheStats {
+                bytes: 144384,
+                budget: 6318493120,
+                entries: 1,
+                hits: 3,
+                misses: 2,
+                reused_tokens: 411,
+            })
+        );
+        let bare: Status = serde_json::from_value(json!({"backend": "cpu"})).unwrap();
+        assert_eq!(bare.prefix_cache, None);
+    }
 
     #[test]
     fn events_parse() {

@@ -6,12 +6,13 @@ use super::memory;
 use super::state::{self, Candidate};
 use super::{Grant, LoadedModel, SchedulerConfig, SchedulerError};
 use crate::api::KeepAlive;
+use crate::metrics::Metrics;
 use crate::runner::{LoadOptions, LoadSpec, Runner, RunnerError, RunnerFactory};
 use crate::store::LocalModel;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 type Reply = oneshot::Sender<Result<Grant, SchedulerError>>;
@@ -24,6 +25,8 @@ pub enum Msg {
         /// The load's estimate (weights + KV; 0 when memory is not accounted).
         need: u64,
         reply: Reply,
+        /// The request's span: a load it starts logs inside it, so the lines carry its id.
+        span: tracing::Span,
     },
     Release {
         key: PathBuf,
@@ -80,6 +83,7 @@ struct Waiter {
     options: LoadOptions,
     need: u64,
     reply: Reply,
+    span: tracing::Span,
 }
 
 /// Whether a load fits in the memory budget.
@@ -110,6 +114,9 @@ struct Actor {
     /// The load in progress and the requests waiting on it.
     loading: Option<Loading>,
     next_id: u64,
+    metrics: Arc<Metrics>,
+    /// Models whose runner crashed and has not been started again yet (for the restart count).
+    crashed: HashSet<PathBuf>,
 }
 
 pub async fn run(
@@ -117,6 +124,7 @@ pub async fn run(
     factory: Arc<dyn RunnerFactory>,
     mut rx: mpsc::UnboundedReceiver<Msg>,
     tx: mpsc::UnboundedSender<Msg>,
+    metrics: Arc<Metrics>,
 ) {
     let mut a = Actor {
         config,
@@ -126,6 +134,8 @@ pub async fn run(
         queue: VecDeque::new(),
         loading: None,
         next_id: 1,
+        metrics,
+        crashed: HashSet::new(),
     };
     while let Some(msg) = rx.recv().await {
         match msg {
@@ -135,12 +145,14 @@ pub async fn run(
                 options,
                 need,
                 reply,
+                span,
             } => a.acquire(Waiter {
                 model: *model,
                 keep_alive,
                 options,
                 need,
                 reply,
+                span,
             }),
             Msg::Release { key, id } => a.release(key, id),
             Msg::Loaded { key, result } => a.loaded(key, result),
@@ -170,6 +182,7 @@ impl Actor {
         if let Some(e) = self.loaded.get(&key) {
             if !e.runner.is_alive() {
                 tracing::warn!(model = %e.model.name, "runner is gone; reloading");
+                self.crashed(&key);
                 self.remove(&key);
             } else if compatible(e, &w.options) {
                 self.grant(&key, w);
@@ -273,8 +286,18 @@ impl Actor {
     fn exited(&mut self, key: PathBuf, id: u64) {
         if self.loaded.get(&key).is_some_and(|e| e.id == id) {
             tracing::warn!(model = %self.loaded[&key].model.name, "runner exited; it will be started again on the next request");
+            self.crashed(&key);
             self.loaded.remove(&key);
             self.start_next_load();
+        }
+    }
+
+    /// Counts the crash of a loaded runner (it exited without being asked to).
+    fn crashed(&mut self, key: &PathBuf) {
+        if let Some(e) = self.loaded.get(key) {
+            let model = e.model.name.display_shortest();
+            self.metrics.crashes.get(&[&model]).inc();
+            self.crashed.insert(key.clone());
         }
     }
 
@@ -458,7 +481,7 @@ impl Actor {
                 options: w.options.clone(),
                 prefix_cache_bytes: prefix,
             };
-            let need = w.need;
+            let (need, span) = (w.need, w.span.clone());
             let mut waiters = vec![w];
             waiters.extend(same);
             self.loading = Some(Loading {
@@ -468,13 +491,17 @@ impl Actor {
                 prefix: prefix.unwrap_or(0),
             });
             let (factory, tx) = (self.factory.clone(), self.tx.clone());
-            tracing::info!(model = %spec.model.name, "loading model");
+            let metrics = self.metrics.clone();
+            span.in_scope(|| tracing::info!(model = %spec.model.name, "loading model"));
             // The load runs to completion even if every waiter gives up: the model is then
             // loaded for the next request, and nobody else's load is aborted.
-            tokio::spawn(async move {
+            let load = async move {
+                let (model, started) = (spec.model.name.display_shortest(), Instant::now());
                 let result = factory.start(spec).await;
+                metrics.load(&model, result.is_ok(), started.elapsed());
                 let _ = tx.send(Msg::Loaded { key, result });
-            });
+            };
+            tokio::spawn(tracing::Instrument::instrument(load, span));
         }
     }
 
@@ -493,6 +520,10 @@ impl Actor {
                     tokio::spawn(async move { runner.close().await });
                     return;
                 };
+                if self.crashed.remove(&key) {
+                    let model = first.model.name.display_shortest();
+                    self.metrics.restarts.get(&[&model]).inc();
+                }
                 let id = self.next_id;
                 self.next_id += 1;
                 let watch_runner = runner.clone();

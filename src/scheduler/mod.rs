@@ -14,6 +14,7 @@ pub mod memory;
 pub mod state;
 
 use crate::api::KeepAlive;
+use crate::metrics::Metrics;
 use crate::runner::{LoadOptions, Runner, RunnerError, RunnerFactory};
 use crate::store::LocalModel;
 use std::collections::HashMap;
@@ -89,18 +90,29 @@ pub struct SchedulerHandle {
     /// Load estimates by (model, digest, num_ctx): reading them touches the model's files, so
     /// each is read once, not on every request.
     estimates: Arc<std::sync::Mutex<HashMap<EstimateKey, u64>>>,
+    metrics: Arc<Metrics>,
 }
 
 impl SchedulerHandle {
-    /// Starts the actor.
+    /// Starts the actor, recording into metrics of its own.
     pub fn start(config: SchedulerConfig, factory: Arc<dyn RunnerFactory>) -> SchedulerHandle {
+        Self::start_metered(config, factory, Arc::default())
+    }
+
+    /// Starts the actor, recording the queue, loads and crashes into `metrics`.
+    pub fn start_metered(
+        config: SchedulerConfig,
+        factory: Arc<dyn RunnerFactory>,
+        metrics: Arc<Metrics>,
+    ) -> SchedulerHandle {
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(config.clone());
-        tokio::spawn(actor::run(config, factory, rx, tx.clone()));
+        tokio::spawn(actor::run(config, factory, rx, tx.clone(), metrics.clone()));
         SchedulerHandle {
             tx,
             config: shared,
             estimates: Default::default(),
+            metrics,
         }
     }
 
@@ -113,6 +125,8 @@ impl SchedulerHandle {
         options: LoadOptions,
     ) -> Result<Lease, SchedulerError> {
         let started = Instant::now();
+        // Queued until this returns (or the caller gives up): a load, then a free slot.
+        let _waiting = self.metrics.waiting();
         let need = self.need(&model, &options).await;
         let (reply, rx) = oneshot::channel();
         self.send(Msg::Acquire {
@@ -121,6 +135,7 @@ impl SchedulerHandle {
             options,
             need,
             reply,
+            span: tracing::Span::current(),
         })?;
         let grant = rx.await.map_err(|_| SchedulerError::ShuttingDown)??;
         // The lease exists before the permit, so giving up while waiting for a slot still

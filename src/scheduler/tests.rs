@@ -2,6 +2,7 @@
 //! eviction, dead runners and clients that give up during a load.
 
 use super::*;
+use crate::metrics::Metrics;
 use crate::runner::fake::FakeFactory;
 use crate::runner::LoadOptions;
 use crate::store::format::{Format, MlxLayout};
@@ -584,4 +585,44 @@ async fn changed_load_options_reload_the_runner_once_idle() {
     // Same options again: reused.
     drop(s.acquire(model("m"), None, big).await.unwrap());
     assert_eq!(f.starts.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn loads_waits_crashes_and_restarts_are_counted() {
+    let f = Arc::new(FakeFactory::new(&["a"]));
+    let metrics = Arc::new(Metrics::default());
+    let s = SchedulerHandle::start_metered(config(), f.clone(), metrics.clone());
+    let busy = s
+        .acquire(model("m"), None, LoadOptions::default())
+        .await
+        .unwrap();
+    // One slot, taken: a second request waits, and shows in the queue depth until it has one.
+    let s2 = s.clone();
+    let second = tokio::spawn(async move {
+        s2.acquire(model("m"), None, LoadOptions::default())
+            .await
+            .map(drop)
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(metrics.queue_depth.get(), 1);
+    drop(busy);
+    second.await.unwrap().unwrap();
+    assert_eq!(metrics.queue_depth.get(), 0);
+    assert_eq!(metrics.queue_wait.snapshot().count, 2);
+
+    f.last().kill();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(
+        s.acquire(model("m"), None, LoadOptions::default())
+            .await
+            .unwrap(),
+    );
+    let name = "org/m:latest";
+    assert_eq!(metrics.crashes.get(&[name]).get(), 1);
+    assert_eq!(metrics.restarts.get(&[name]).get(), 1);
+    assert_eq!(metrics.loads.get(&[name, "ok"]).get(), 2);
+    assert_eq!(metrics.load_seconds.get(&[name]).snapshot().count, 2);
+    // An unload that was asked for is no crash.
+    s.unload_now(model("m").key()).await;
+    assert_eq!(metrics.crashes.get(&[name]).get(), 1);
 }

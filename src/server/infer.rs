@@ -144,6 +144,9 @@ pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError>
         .acquire(job.model.clone(), job.keep_alive, load)
         .await?;
     let started = job.started;
+    let meter = state
+        .metrics
+        .meter(&job.model.name.display_shortest(), started);
     let req = completion_request(lease.runner.as_ref(), job, &plan, &o, num_ctx).await?;
     let events = lease.runner.completion(req).await?;
     let mut pieces = Pieces {
@@ -152,6 +155,7 @@ pub async fn run(state: &AppState, job: Job) -> Result<PieceStream, ServerError>
         prefill: plan.prefill,
         started,
         load_duration: lease.load_duration.as_nanos() as u64,
+        meter,
     };
     let stream = events.flat_map(move |ev| {
         // The lease lives exactly as long as this stream.
@@ -243,6 +247,7 @@ struct Pieces {
     prefill: Option<String>,
     started: Instant,
     load_duration: u64,
+    meter: crate::metrics::TokenMeter,
 }
 
 impl Pieces {
@@ -259,6 +264,7 @@ impl Pieces {
                 Vec::new()
             }
             Ok(RunnerEvent::Chunk { content, logprobs }) => {
+                self.meter.output();
                 let p = self.parser.feed(&content);
                 let d = Delta {
                     content: p.content,
@@ -283,6 +289,7 @@ impl Pieces {
     }
 
     fn done(&mut self, d: crate::runner::Done) -> Vec<Result<Piece, ServerError>> {
+        self.meter.done(d.prompt_eval_count, d.eval_count);
         let p = self.parser.finish();
         let rest = Delta {
             content: p.content,
@@ -434,12 +441,19 @@ pub async fn embed(
         .or(&Options::ollama_defaults());
     let load = load_options(state, &model, &o);
     let num_ctx = load.num_ctx;
+    let model_name = model.name.display_shortest();
     let lease = state.scheduler.acquire(model, keep_alive, load).await?;
     let load_ns = lease.load_duration.as_nanos() as u64;
     if inputs.is_empty() {
         return Ok((crate::runner::EmbedResult::default(), load_ns));
     }
     let result = lease.runner.embed(&inputs, truncate, num_ctx).await?;
+    let name = [model_name.as_str()];
+    state
+        .metrics
+        .prompt_tokens
+        .get(&name)
+        .add(result.prompt_tokens);
     Ok((result, load_ns))
 }
 

@@ -10,6 +10,7 @@ pub mod infer;
 pub mod listen;
 pub mod ndjson;
 pub mod plan;
+pub mod request;
 pub mod routes;
 pub mod shutdown;
 pub mod state;
@@ -29,7 +30,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::Router;
 use routes::{
-    anthropic, blobs, chat, embed, generate, models, openai, ps, pull, responses, version,
+    anthropic, blobs, chat, embed, generate, metrics, models, openai, ps, pull, responses, version,
 };
 use state::AppState;
 use std::path::Path;
@@ -44,6 +45,7 @@ const DRAIN: Duration = Duration::from_secs(10);
 pub fn router(state: AppState) -> Router {
     let origins = cors::Origins::new(&state.config.origins);
     let guard = host_guard::HostGuard::new(state.config.listen.ip().is_loopback());
+    let metered = state.metrics.clone();
     Router::new()
         .route("/", get(version::root))
         .route("/api/version", get(version::version))
@@ -75,6 +77,8 @@ pub fn router(state: AppState) -> Router {
         .route("/ui", get(ui::index))
         .route("/ui/", get(ui::index))
         .route("/ui/{file}", get(ui::asset))
+        .route("/metrics", get(metrics::metrics))
+        .route_layer(axum::middleware::from_fn(request::remember_route))
         .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found") })
         .method_not_allowed_fallback(|| async {
             (StatusCode::METHOD_NOT_ALLOWED, "405 method not allowed")
@@ -86,6 +90,11 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             guard,
             host_guard::layer,
+        ))
+        // Outermost, so refused requests are counted and logged with an id too.
+        .layer(axum::middleware::from_fn_with_state(
+            metered,
+            request::layer,
         ))
         .with_state(state)
 }
@@ -133,7 +142,8 @@ pub fn state_with(
     shutdown: CancellationToken,
 ) -> AppState {
     let config = Arc::new(config);
-    let scheduler = SchedulerHandle::start(
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let scheduler = SchedulerHandle::start_metered(
         SchedulerConfig {
             default_keep_alive: config.keep_alive,
             max_loaded_models: config.max_loaded_models,
@@ -145,6 +155,7 @@ pub fn state_with(
             prefix_cache_bytes: config.prefix_cache_bytes,
         },
         factory,
+        metrics.clone(),
     );
     let store = Arc::new(Store::new(
         config.hf_cache.clone(),
@@ -162,6 +173,7 @@ pub fn state_with(
         store,
         config,
         scheduler,
+        metrics,
         shutdown,
         store_lock: Arc::default(),
     }

@@ -11,6 +11,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Arc<Store>,
     pub scheduler: SchedulerHandle,
+    /// What `/metrics` shows; the scheduler records into the same one.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Cancelled when the server starts shutting down: streams end with a final line.
     pub shutdown: CancellationToken,
     pub puller: crate::pull::Puller,

@@ -805,6 +805,7 @@ async fn openai_legacy_completions() {
 
 mod anthropic;
 mod hardening;
+mod metrics;
 mod responses;
 mod ui;
 

@@ -10,6 +10,7 @@ mod harmony;
 mod hubs;
 mod install;
 mod malformed;
+mod monitoring;
 mod ollama_client;
 mod process;
 mod pull;

@@ -7,6 +7,7 @@ pub mod chat;
 pub mod common;
 pub mod embed;
 pub mod generate;
+pub mod metrics;
 pub mod models;
 pub mod openai;
 pub mod ps;
