@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 pub mod cp;
 pub mod create;
+pub mod editor;
 pub mod format;
 pub mod images;
 pub mod interactive;

@@ -11,6 +11,7 @@ mod hubs;
 mod ollama_client;
 mod process;
 mod pull;
+mod repl;
 mod serving;
 mod support;
 mod vision;
