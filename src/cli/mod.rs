@@ -17,6 +17,7 @@ pub mod list;
 pub mod login;
 pub mod modelfile;
 pub mod printer;
+pub mod progress;
 pub mod ps;
 pub mod pull;
 pub mod rm;
