@@ -123,12 +123,20 @@ impl<'a> Progress<'a> {
         Ok(())
     }
 
+    /// On a terminal, shows passing detail on the current status line (`hashing a.gguf 42%`);
+    /// the line still ends with its own text.
+    pub fn detail(&mut self, text: &str) {
+        if let Some((_, _, Some(bar))) = &self.spinner {
+            bar.set_message(text.to_owned());
+        }
+    }
+
     /// Ends the current status line with its last text.
     fn end_status(&mut self) -> io::Result<()> {
         match self.spinner.take() {
-            Some((_, _, Some(bar))) => {
+            Some((_, text, Some(bar))) => {
                 bar.set_style(ProgressStyle::with_template("{msg}").expect("a valid template"));
-                bar.finish();
+                bar.finish_with_message(text);
                 Ok(())
             }
             Some((_, text, None)) => self.p.errln(text),
