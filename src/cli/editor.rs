@@ -36,10 +36,12 @@ pub enum Input {
     Eof,
 }
 
-/// A source of REPL lines.
+/// A source of REPL lines. Every read leaves the cursor at the start of a fresh line (the
+/// editor ends the line whatever ended the read).
 pub enum Lines {
     Terminal(Box<Terminal>),
-    /// Test input: each prompt is written to the printer's stdout, as a terminal would show it.
+    /// Test input, shown as a terminal would show it: each prompt is written to the printer's
+    /// stdout, and a newline after a Ctrl-C or Ctrl-D (the typed lines' own Enter is not echoed).
     Scripted(UnboundedReceiver<Input>),
 }
 
@@ -55,7 +57,11 @@ impl Lines {
         match self {
             Lines::Scripted(rx) => {
                 p.out(prompt)?;
-                Ok(rx.recv().await.unwrap_or(Input::Eof))
+                let input = rx.recv().await.unwrap_or(Input::Eof);
+                if !matches!(input, Input::Line(_)) {
+                    p.out("\n")?;
+                }
+                Ok(input)
             }
             Lines::Terminal(t) => t.read(prompt, placeholder).await,
         }

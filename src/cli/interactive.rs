@@ -105,15 +105,13 @@ impl Repl {
             };
             let line = match lines.read(prompt, placeholder, p).await? {
                 Input::Line(line) => line,
+                // The editor has ended the line already.
                 Input::Interrupted => {
-                    p.out("\nUse Ctrl + d or /bye to exit.\n")?;
+                    p.out("Use Ctrl + d or /bye to exit.\n")?;
                     self.reset_input();
                     continue;
                 }
-                Input::Eof => {
-                    p.out("\n")?;
-                    break;
-                }
+                Input::Eof => break,
             };
             match self.handle(&line, client, p).await? {
                 Flow::Continue => {}

@@ -172,8 +172,9 @@ fn repl_in_a_terminal() {
     // Ctrl-C at the prompt: a hint, and the session goes on.
     tmux.wait_last(PLACEHOLDER);
     tmux.keys(&["half-typed", "C-c"]);
+    // As Ollama's: the hint right under the abandoned line.
     tmux.wait("the Ctrl-C hint", |s| {
-        s.contains("Use Ctrl + d or /bye to exit.")
+        s.contains(">>> half-typed\nUse Ctrl + d or /bye to exit.\n")
     });
     tmux.wait_last(PLACEHOLDER);
 
@@ -201,7 +202,8 @@ fn repl_in_a_terminal() {
 
     // Ctrl-D on an empty line ends the session, with status 0.
     tmux.keys(&["C-d"]);
-    tmux.wait("the exit", |s| s.contains("EXITED:0"));
+    let screen = tmux.wait("the exit", |s| s.contains("EXITED:0"));
+    assert!(screen.ends_with("\n>>>\nEXITED:0"), "{screen}");
 
     // The history file has what was typed, and a second session recalls it with Up.
     let history = std::fs::read_to_string(home.join("history")).unwrap();
