@@ -31,6 +31,12 @@ if [[ ! -d tests/e2e/js/node_modules/ollama ]]; then
   (cd tests/e2e/js && npm ci --no-audit --no-fund --silent)
 fi
 
+# --- tmux, for the REPL test (tests/it/repl.rs types into a pseudo-terminal) ------------------
+if ! command -v tmux >/dev/null; then
+  echo "tmux is needed by the REPL test: install it (apt-get install tmux, brew install tmux)" >&2
+  exit 1
+fi
+
 # --- Python lint (cheap; before the tests so their summaries close the output) ------------------
 .venv/bin/ruff check mlx_backend tests bench
 .venv/bin/ruff format --check mlx_backend tests bench

@@ -351,8 +351,8 @@ mod tests {
             "pulling manifest\n\
              pulling aaaaaaaaaaaa... 0% 0 B/100 B\n\
              pulling bbbbbbbbbbbb... 100% 10 B\n\
-             copying 100%\n\
-             pulling aaaaaaaaaaaa... 45% 45 B/100 B\n"
+             pulling aaaaaaaaaaaa... 45% 45 B/100 B\n\
+             copying 100%\n"
         );
         assert_eq!(out.out(), "");
     }
