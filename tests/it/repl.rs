@@ -9,8 +9,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// A tmux server of its own (a private socket), so tests never touch anyone's sessions.
+/// `session` is the session the keys and screen reads go to.
 struct Tmux {
     socket: PathBuf,
+    session: std::cell::Cell<&'static str>,
 }
 
 impl Tmux {
@@ -26,6 +28,7 @@ impl Tmux {
         }
         Some(Tmux {
             socket: dir.join("tmux.sock"),
+            session: std::cell::Cell::new(""),
         })
     }
 
@@ -38,19 +41,22 @@ impl Tmux {
             .unwrap();
         assert!(
             out.status.success(),
-            "tmux {args:?}: {}",
+            "tmux {args:?}: {} {}",
+            out.status,
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Starts `command` (a shell line) in a detached 100x40 window.
-    fn start(&self, command: &str) {
+    /// Starts `command` (a shell line) in a detached 100x40 window, the session `name`, which
+    /// the keys and screen reads then go to.
+    fn start(&self, name: &'static str, command: &str) {
+        self.session.set(name);
         self.tmux(&[
             "new-session",
             "-d",
             "-s",
-            "repl",
+            name,
             "-x",
             "100",
             "-y",
@@ -64,9 +70,9 @@ impl Tmux {
         for k in keys {
             let named = matches!(*k, "Enter" | "C-c" | "C-d" | "C-u" | "Up" | "Down");
             if named {
-                self.tmux(&["send-keys", "-t", "repl", k]);
+                self.tmux(&["send-keys", "-t", self.session.get(), k]);
             } else {
-                self.tmux(&["send-keys", "-t", "repl", "-l", k]);
+                self.tmux(&["send-keys", "-t", self.session.get(), "-l", k]);
             }
             // The editor reads keys as they come; a pause keeps a key from landing in the middle
             // of a redraw that a test then misreads.
@@ -80,7 +86,14 @@ impl Tmux {
 
     /// The screen, with the scrollback, trailing blanks trimmed.
     fn screen(&self) -> String {
-        let s = self.tmux(&["capture-pane", "-p", "-t", "repl", "-S", "-2000"]);
+        let s = self.tmux(&[
+            "capture-pane",
+            "-p",
+            "-t",
+            self.session.get(),
+            "-S",
+            "-2000",
+        ]);
         s.lines()
             .map(str::trim_end)
             .collect::<Vec<_>>()
@@ -140,7 +153,7 @@ fn repl_in_a_terminal() {
             env!("CARGO_BIN_EXE_ollmlx"),
         )
     };
-    tmux.start(&run(TINY_EOS));
+    tmux.start("first", &run(TINY_EOS));
     // The model loads first; then the prompt with Ollama's grey placeholder.
     tmux.wait_last(PLACEHOLDER);
 
@@ -215,8 +228,10 @@ fn repl_in_a_terminal() {
         history.contains("/load ollmlx-test/tiny-llama"),
         "{history}"
     );
-    tmux.tmux(&["kill-session", "-t", "repl"]);
-    tmux.start(&run(TINY_EOS));
+    // The second session starts before the first goes: killing the last session would stop the
+    // tmux server, and a new one could race its shutdown on the socket.
+    tmux.start("second", &run(TINY_EOS));
+    tmux.tmux(&["kill-session", "-t", "first"]);
     tmux.wait_last(PLACEHOLDER);
     tmux.keys(&["Up"]);
     tmux.wait_last(">>> talk");
