@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the Rust suites (unit, handler, and process tests against the real MLX runner
 # and llama-server on tiny models made here, including the official ollama/openai/anthropic
-# Python clients and the ollama JavaScript client), and the Python runner's pytest suite. On a
+# Python clients, the ollama JavaScript client, and the /ui dashboard in headless Chromium, which
+# must be installed), and the Python runner's pytest suite. On a
 # fresh machine it first installs what the tests need: a pinned Python venv in .venv (mlx[cpu],
 # mlx-lm, ...), the JS client (npm ci in tests/e2e/js), the test models in target/fixtures and
 # llama-server.
@@ -36,6 +37,13 @@ if ! command -v tmux >/dev/null; then
   echo "tmux is needed by the REPL test: install it (apt-get install tmux, brew install tmux)" >&2
   exit 1
 fi
+# --- Chromium, for the dashboard's browser test (tests/it/ui.rs); .ci/run installs it --------------
+if [[ -z "${OLLMLX_TEST_CHROMIUM:-}" ]] && ! command -v chromium >/dev/null \
+  && ! command -v chromium-browser >/dev/null && ! command -v google-chrome >/dev/null; then
+  echo "scripts/test.sh: the dashboard test needs Chromium: apt-get install chromium" \
+    "(or set OLLMLX_TEST_CHROMIUM to a Chrome or Chromium binary)" >&2
+  exit 1
+fi
 
 # --- Python lint (cheap; before the tests so their summaries close the output) ------------------
 .venv/bin/ruff check mlx_backend tests bench
@@ -65,3 +73,4 @@ cargo test --workspace --all-targets "${extra[@]}"
 # --- Python runner -------------------------------------------------------------------------------
 echo "== pytest (mlx_backend) =="
 (cd mlx_backend && "$OLLMLX_TEST_PYTHON" -m pytest -q)
+echo "dashboard screenshot: $root/target/ui-screenshots/dashboard.png"

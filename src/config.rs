@@ -62,6 +62,12 @@ pub struct ServeArgs {
     /// llama-server binary for GGUF models (default: next to ollmlx, else on PATH).
     #[arg(long, env = env::OLLMLX_LLAMA_SERVER)]
     pub llama_server: Option<PathBuf>,
+    /// Mirror of the pinned llama.cpp source the managed install builds (default: PyPI).
+    #[arg(long, env = env::OLLMLX_LLAMA_SOURCE)]
+    pub llama_source: Option<String>,
+    /// How long a request waits for a runtime install under way (default 15m).
+    #[arg(long, env = env::OLLMLX_INSTALL_WAIT, default_value = "15m")]
+    pub install_wait: String,
     /// KV cache type for every runner: f16, q8_0 or q4_0.
     #[arg(long, env = env::OLLAMA_KV_CACHE_TYPE, default_value = "")]
     pub kv_cache_type: String,
@@ -115,6 +121,10 @@ pub struct Config {
     pub python: Option<PathBuf>,
     pub mlx_backend: String,
     pub llama_server: Option<PathBuf>,
+    /// A mirror of the managed llama.cpp install's source archive.
+    pub llama_source: Option<String>,
+    /// How long a request waits for a runtime install under way.
+    pub install_wait: Duration,
     pub llama_threads: Option<u64>,
     /// `PATH` as it was at start-up, for finding `llama-server`.
     pub search_path: Option<std::ffi::OsString>,
@@ -146,6 +156,9 @@ pub enum ConfigError {
     NoHome(&'static str),
 }
 
+/// How long a request waits for a runtime install under way, by default.
+const DEFAULT_INSTALL_WAIT: Duration = Duration::from_secs(15 * 60);
+
 impl Config {
     /// Resolves flags and environment into a `Config`. `home` is `$HOME`, passed in so tests can
     /// resolve without touching the process environment.
@@ -156,6 +169,14 @@ impl Config {
                 var: env::OLLAMA_KEEP_ALIVE,
                 msg,
             })?;
+        let install_wait = match a.install_wait.trim() {
+            "" => None,
+            s => parse_load_timeout(s).map_err(|msg| ConfigError::Invalid {
+                var: env::OLLMLX_INSTALL_WAIT,
+                msg,
+            })?,
+        }
+        .unwrap_or(DEFAULT_INSTALL_WAIT);
         let load_timeout =
             parse_load_timeout(&a.load_timeout).map_err(|msg| ConfigError::Invalid {
                 var: env::OLLAMA_LOAD_TIMEOUT,
@@ -235,6 +256,8 @@ impl Config {
             python: a.python.clone().filter(|p| !p.as_os_str().is_empty()),
             mlx_backend: a.mlx_backend.clone(),
             llama_server: a.llama_server.clone().filter(|p| !p.as_os_str().is_empty()),
+            llama_source: a.llama_source.clone().filter(|u| !u.trim().is_empty()),
+            install_wait,
             llama_threads: a.llama_threads.filter(|t| *t > 0),
             search_path: a.path.clone(),
             hf_endpoint: a.hf_endpoint.trim_end_matches('/').to_owned(),
@@ -497,6 +520,7 @@ mod tests {
         assert_eq!(c.max_loaded_models, 3);
         assert_eq!(c.default_num_ctx, 4096);
         assert_eq!(c.load_timeout, Some(Duration::from_secs(300)));
+        assert_eq!(c.install_wait, Duration::from_secs(900));
         assert_eq!(c.keep_alive, KeepAlive::DEFAULT);
         // Unset: one slot per GGUF model (Ollama's default), a batch of four per MLX model.
         assert_eq!(

@@ -41,6 +41,12 @@ pub const OLLMLX_PYTHON: &str = "OLLMLX_PYTHON";
 pub const OLLMLX_MLX_BACKEND: &str = "OLLMLX_MLX_BACKEND";
 /// The `llama-server` binary for GGUF models.
 pub const OLLMLX_LLAMA_SERVER: &str = "OLLMLX_LLAMA_SERVER";
+/// Where the managed llama.cpp install downloads its pinned source from (a mirror of the
+/// llama-cpp-python sdist on PyPI; its sha256 is checked all the same).
+pub const OLLMLX_LLAMA_SOURCE: &str = "OLLMLX_LLAMA_SOURCE";
+/// How long a request waits for a runtime being installed (the MLX runtime, llama.cpp) before
+/// a 503 (Go duration or seconds; default 15m).
+pub const OLLMLX_INSTALL_WAIT: &str = "OLLMLX_INSTALL_WAIT";
 /// Threads for llama-server when a request does not set `num_thread` (default: llama.cpp's own).
 pub const OLLMLX_LLAMA_THREADS: &str = "OLLMLX_LLAMA_THREADS";
 /// Ollama's KV cache type for every runner: `f16` (default), `q8_0` or `q4_0`.

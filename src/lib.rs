@@ -6,6 +6,8 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod env;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod output;
 pub mod pull;
 pub mod runner;

@@ -11,6 +11,7 @@ pub mod cp;
 pub mod create;
 pub mod editor;
 pub mod format;
+pub mod generate;
 pub mod images;
 pub mod interactive;
 pub mod list;
@@ -80,6 +81,12 @@ pub enum Command {
     Rm(rm::RmArgs),
     /// Store a Hugging Face token for gated and private repos.
     Login(login::LoginArgs),
+    /// Print shell completions (for packagers).
+    #[command(hide = true)]
+    Completions(generate::CompletionsArgs),
+    /// Print the man page, or write every page into a directory (for packagers).
+    #[command(hide = true)]
+    Man(generate::ManArgs),
 }
 
 /// Runs a parsed command line.
@@ -89,6 +96,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Serve(args)) => return serve::run(args),
         // Login writes a local file; it needs no daemon.
         Some(Command::Login(args)) => return login::run(args),
+        // Generated from the command line itself; no daemon either.
+        Some(Command::Completions(args)) => return generate::completions(args, &Printer::stdio()),
+        Some(Command::Man(args)) => return generate::man(args, &Printer::stdio()),
         Some(command) => command,
         None if cli.version => {
             return runtime()?.block_on(version(&Client::from_host(&cli.server), &Printer::stdio()))
@@ -125,6 +135,8 @@ pub async fn dispatch(command: Command, client: &Client, p: &Printer) -> anyhow:
         Command::Cp(args) => cp::run(args, client, p).await,
         Command::Rm(args) => rm::run(args, client, p).await,
         Command::Login(args) => login::run(args),
+        Command::Completions(args) => generate::completions(args, p),
+        Command::Man(args) => generate::man(args, p),
     }
 }
 

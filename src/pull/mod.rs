@@ -5,8 +5,10 @@
 //!
 //! Which source a name means is decided by [`Target::parse`]; the rule is in docs/models.md.
 
+pub mod auth;
 pub mod download;
 pub mod hf;
+pub mod push;
 pub mod registry;
 
 use crate::api::ProgressResponse;
@@ -146,6 +148,23 @@ impl Puller {
             }
             Target::Registry(name) => registry::pull(self, &name, insecure, progress).await,
         }
+    }
+}
+
+impl Puller {
+    /// Pushes a model of Ollama's store to its registry, reporting progress as Ollama does.
+    /// One push or pull per model at a time.
+    pub async fn push(
+        &self,
+        raw: &str,
+        insecure: bool,
+        progress: Progress<'_>,
+    ) -> Result<(), PullError> {
+        let name = crate::store::name::ModelName::parse(raw).map_err(|_| PullError::InvalidName)?;
+        let key = format!("{:?}", Target::Registry(name.clone())).to_lowercase();
+        let lock = self.locks.lock().unwrap().entry(key).or_default().clone();
+        let _one_at_a_time = lock.lock().await;
+        push::push(self, &name, insecure, progress).await
     }
 }
 

@@ -28,6 +28,8 @@ pub struct MlxFactory {
     pub prefix_cache_bytes: Option<u64>,
     /// `--kv-bits` from `OLLAMA_KV_CACHE_TYPE` (0: f16).
     pub kv_bits: u8,
+    /// How long a load waits for the managed runtime's install (`OLLMLX_INSTALL_WAIT`).
+    pub install_wait: Duration,
 }
 
 #[async_trait::async_trait]
@@ -41,7 +43,7 @@ impl RunnerFactory for MlxFactory {
             .map_err(|e| RunnerError::Load {
                 message: e.to_string(),
             })?;
-        let python = self.runtime.python()?;
+        let python = self.runtime.python_waiting(self.install_wait).await?;
         let code = super::embedded::unpack(&self.home)
             .map_err(|e| RunnerError::Spawn(format!("cannot unpack the MLX runner: {e}")))?;
         let token = hex::encode(rand::random::<[u8; 32]>());

@@ -13,6 +13,7 @@ use super::RunnerError;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
@@ -91,6 +92,23 @@ impl PythonRuntime {
             "the MLX runtime (mlx-lm {MLX_LM_VERSION}) is being installed into {}; try again in a minute (progress is in the server log)",
             self.venv.display()
         )))
+    }
+
+    /// [`PythonRuntime::python`], waiting at most `wait` for an install under way instead of
+    /// answering 503 at once (the install goes on in the background if the wait runs out).
+    pub async fn python_waiting(self: &Arc<Self>, wait: Duration) -> Result<PathBuf, RunnerError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match self.python() {
+                Err(RunnerError::Unavailable(msg)) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(RunnerError::Unavailable(msg));
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// The interpreter if it is ready now (never starts an install).

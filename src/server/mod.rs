@@ -15,6 +15,7 @@ pub mod shutdown;
 pub mod state;
 #[cfg(test)]
 mod tests;
+pub mod ui;
 
 use crate::config::Config;
 use crate::runner::llamacpp::LlamaFactory;
@@ -52,6 +53,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/create", post(models::create))
         .route("/api/copy", post(models::copy))
         .route("/api/pull", post(pull::pull))
+        .route("/api/push", post(pull::push))
+        .route("/api/status", get(version::status))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/completions", post(openai::completions))
         .route("/v1/embeddings", post(openai::embeddings))
@@ -69,6 +72,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/chat", post(chat::chat))
         .route("/api/embed", post(embed::embed))
         .route("/api/embeddings", post(embed::embeddings))
+        .route("/ui", get(ui::index))
+        .route("/ui/", get(ui::index))
+        .route("/ui/{file}", get(ui::asset))
         .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found") })
         .method_not_allowed_fallback(|| async {
             (StatusCode::METHOD_NOT_ALLOWED, "405 method not allowed")
@@ -94,6 +100,7 @@ pub fn state(config: Config, shutdown: CancellationToken) -> AppState {
         debug: config.debug_level > 0,
         prefix_cache_bytes: config.prefix_cache_bytes,
         kv_bits: config.kv_cache_type.mlx_bits(),
+        install_wait: config.install_wait,
     });
     let gguf = Arc::new(LlamaFactory {
         binary: config.llama_server.clone(),
@@ -106,6 +113,13 @@ pub fn state(config: Config, shutdown: CancellationToken) -> AppState {
         cache_type: config.kv_cache_type.llama_arg(),
         records: Some(crate::runner::leftovers::dir(&config.home)),
         pick_port: crate::runner::llamacpp::free_port,
+        install: Some(Arc::new(
+            crate::runner::llamacpp::install::LlamaInstall::new(
+                crate::runner::llamacpp::install::Source::pinned(config.llama_source.as_deref()),
+                config.home.join("llama-server"),
+            ),
+        )),
+        install_wait: config.install_wait,
     });
     let mut state = state_with(config, Arc::new(DispatchFactory { mlx, gguf }), shutdown);
     state.puller.runtime = Some(runtime);

@@ -862,6 +862,7 @@ async fn openai_legacy_completions() {
 mod anthropic;
 mod hardening;
 mod responses;
+mod ui;
 
 /// A model whose template thinks (`<think>`) and calls tools (`<tool_call>`), served next to
 /// `MODEL`.

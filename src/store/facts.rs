@@ -205,10 +205,11 @@ fn count_parameters(layout: &MlxLayout, bits: Option<u64>) -> (u64, Option<Strin
             if quantized_aux {
                 continue;
             }
-            total += match (t.dtype.as_str(), bits) {
-                ("U32", Some(b)) if b > 0 => t.elements() * 32 / b,
+            // Saturating: the counts come from a file, and this runs before any integrity check.
+            total = total.saturating_add(match (t.dtype.as_str(), bits) {
+                ("U32", Some(b)) if b > 0 => t.elements().saturating_mul(32) / b,
                 _ => t.elements(),
-            };
+            });
             if t.dtype.starts_with('F') || t.dtype == "BF16" {
                 dtype.get_or_insert_with(|| t.dtype.clone());
             }

@@ -5,7 +5,7 @@
 use super::memo::{file_identity, Memo};
 use serde_json::{Map, Value};
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Cursor, Read, Seek};
 use std::path::Path;
 use std::sync::LazyLock;
 
@@ -15,6 +15,13 @@ const MAX_ENTRIES: u64 = 1 << 20;
 const MAX_STRING: u64 = 64 << 20;
 /// Arrays longer than this are skipped unless the caller wants them (vocabularies).
 const SMALL_ARRAY: u64 = 5;
+/// The most values (array elements included) a header may hold once read. A value costs about 80
+/// bytes in memory however few it takes in the file (a u8 is one byte), so without a bound a
+/// file of byte arrays costs 80 times its size. Without long arrays a real header has a few
+/// hundred values; with them (`/api/show` verbose) a large vocabulary about 1.5 million (256k
+/// tokens, their scores and types, 500k merges).
+const MAX_VALUES: u64 = 1 << 16;
+const MAX_VALUES_WITH_ARRAYS: u64 = 1 << 22;
 /// How deep arrays of arrays may nest. Real files nest at most one level (llama.cpp's own reader
 /// refuses arrays of arrays); the reader recurses per level, so without a bound a few megabytes
 /// of nested array headers overflow the stack and take the daemon with them.
@@ -26,6 +33,13 @@ pub struct TensorInfo {
     pub dims: Vec<u64>,
     pub ggml_type: u32,
     pub offset: u64,
+}
+
+impl TensorInfo {
+    /// The number of elements; the reader refuses tensors whose count overflows a u64.
+    pub fn elements(&self) -> u64 {
+        self.dims.iter().fold(1, |a, d| a.saturating_mul(*d))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -60,13 +74,14 @@ impl Gguf {
         self.u64(&format!("{}.{suffix}", self.architecture()))
     }
 
-    /// `general.parameter_count`, else the sum of the tensors' elements.
+    /// `general.parameter_count`, else the sum of the tensors' elements. Each tensor's count fits
+    /// in a u64 (the reader checks), but a million of them may not: the sum saturates.
     pub fn parameter_count(&self) -> u64 {
         self.u64("general.parameter_count").unwrap_or_else(|| {
             self.tensors
                 .iter()
-                .map(|t| t.dims.iter().product::<u64>())
-                .sum()
+                .map(TensorInfo::elements)
+                .fold(0, u64::saturating_add)
         })
     }
 
@@ -105,10 +120,26 @@ pub fn read(path: &Path, keep_arrays: bool) -> Result<Gguf, GgufError> {
 fn read_file(path: &Path, keep_arrays: bool) -> Result<Gguf, GgufError> {
     let file = File::open(path).map_err(|e| GgufError(e.to_string()))?;
     let size = file.metadata().map_err(|e| GgufError(e.to_string()))?.len();
+    read_from(BufReader::new(file), size, keep_arrays)
+}
+
+/// Reads the header of a GGUF file held in memory, as [`read`] reads one on disk (the fuzz
+/// targets use it; nothing is cached).
+pub fn parse(bytes: &[u8], keep_arrays: bool) -> Result<Gguf, GgufError> {
+    read_from(Cursor::new(bytes), bytes.len() as u64, keep_arrays)
+}
+
+/// The header of `size` bytes of GGUF read from `inner`.
+fn read_from(inner: impl Read + Seek, size: u64, keep_arrays: bool) -> Result<Gguf, GgufError> {
     let mut r = Reader {
-        inner: BufReader::new(file),
+        inner,
         pos: 0,
         size,
+        values_left: if keep_arrays {
+            MAX_VALUES_WITH_ARRAYS
+        } else {
+            MAX_VALUES
+        },
     };
     let mut magic = [0u8; 4];
     r.bytes(&mut magic)?;
@@ -140,6 +171,16 @@ fn read_file(path: &Path, keep_arrays: bool) -> Result<Gguf, GgufError> {
         let dims = (0..n_dims)
             .map(|_| r.u64())
             .collect::<Result<Vec<_>, _>>()?;
+        // Whatever its type, no tensor has more elements than a u64 counts.
+        if dims
+            .iter()
+            .try_fold(1u64, |a, d| a.checked_mul(*d))
+            .is_none()
+        {
+            return Err(GgufError(format!(
+                "corrupt header: tensor {name:?} has an impossible shape {dims:?}"
+            )));
+        }
         let ggml_type = r.u32()?;
         let offset = r.u64()?;
         tensors.push(TensorInfo {
@@ -157,10 +198,13 @@ fn read_file(path: &Path, keep_arrays: bool) -> Result<Gguf, GgufError> {
         .unwrap_or(32);
     let data_start = r.pos.div_ceil(align) * align;
     for t in &tensors {
-        if let Some(bytes) = tensor_bytes(t) {
-            let end = data_start
-                .checked_add(t.offset)
-                .and_then(|v| v.checked_add(bytes));
+        // Tensors of types we do not know the size of are not checked.
+        if let Some((bytes, per)) = block_size(t.ggml_type) {
+            let end = t
+                .elements()
+                .div_ceil(per)
+                .checked_mul(bytes)
+                .and_then(|b| data_start.checked_add(t.offset)?.checked_add(b));
             if end.is_none_or(|e| e > size) {
                 return Err(GgufError(format!(
                     "truncated: tensor {:?} ends past the end of the file ({size} bytes)",
@@ -176,13 +220,15 @@ fn read_file(path: &Path, keep_arrays: bool) -> Result<Gguf, GgufError> {
     })
 }
 
-struct Reader {
-    inner: BufReader<File>,
+struct Reader<R> {
+    inner: R,
     pos: u64,
     size: u64,
+    /// How many more values may be read ([`MAX_VALUES`]).
+    values_left: u64,
 }
 
-impl Reader {
+impl<R: Read + Seek> Reader<R> {
     fn bytes(&mut self, buf: &mut [u8]) -> Result<(), GgufError> {
         self.inner
             .read_exact(buf)
@@ -195,8 +241,9 @@ impl Reader {
         if n > self.size.saturating_sub(self.pos) {
             return Err(GgufError("truncated: the header is cut short".into()));
         }
-        // Within the buffer this moves a cursor: a vocabulary of 150k strings is 150k short
-        // skips, and a plain `seek` would drop the buffer and make a syscall for each one.
+        // Within the buffer this moves a cursor (`BufReader` overrides `seek_relative`): a
+        // vocabulary of 150k strings is 150k short skips, and a plain `seek` would drop the
+        // buffer and make a syscall for each one.
         self.inner
             .seek_relative(n as i64)
             .map_err(|e| GgufError(e.to_string()))?;
@@ -244,6 +291,10 @@ impl Reader {
 
     /// One value of type `ty`; `depth` is how many arrays enclose it.
     fn value(&mut self, ty: u32, keep_arrays: bool, depth: u32) -> Result<Value, GgufError> {
+        self.values_left = self
+            .values_left
+            .checked_sub(1)
+            .ok_or_else(|| GgufError("corrupt header: more values than any model has".into()))?;
         Ok(match ty {
             0 => self.small(1, |b| Value::from(b[0]))?,
             1 => self.small(1, |b| Value::from(b[0] as i8))?,
@@ -335,9 +386,9 @@ fn elem_size(ty: u32) -> Option<u64> {
     })
 }
 
-/// Bytes a tensor's data takes: ggml's (block bytes, block elements) per type.
-fn tensor_bytes(t: &TensorInfo) -> Option<u64> {
-    let (bytes, per) = match t.ggml_type {
+/// ggml's (block bytes, block elements) of a tensor type.
+fn block_size(ggml_type: u32) -> Option<(u64, u64)> {
+    Some(match ggml_type {
         0 => (4, 1),
         1 | 30 => (2, 1),
         2 => (18, 32),
@@ -360,9 +411,7 @@ fn tensor_bytes(t: &TensorInfo) -> Option<u64> {
         27 | 28 => (8, 1),
         39 => (17, 32),
         _ => return None,
-    };
-    let n: u64 = t.dims.iter().try_fold(1u64, |a, d| a.checked_mul(*d))?;
-    n.div_ceil(per).checked_mul(bytes)
+    })
 }
 
 /// ggml's tensor type names (`/api/show` `tensors[].type`).
@@ -611,6 +660,80 @@ pub(crate) mod tests {
         std::fs::write(&p, nested_arrays(2)).unwrap();
         let g = read(&p, true).unwrap();
         assert_eq!(g.kv["key"], serde_json::json!([[]]));
+    }
+
+    /// A header of `tensors` tensors of an unknown ggml type (so their data is not checked), one
+    /// with `dims` and the rest with `[1 << 62, 2]`.
+    fn with_tensor(dims: &[u64], tensors: u64) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(MAGIC);
+        b.extend_from_slice(&3u32.to_le_bytes());
+        b.extend_from_slice(&tensors.to_le_bytes());
+        b.extend_from_slice(&0u64.to_le_bytes()); // key/values
+        for i in 0..tensors {
+            b.extend_from_slice(&1u64.to_le_bytes());
+            b.push(b'a' + i as u8);
+            let dims: &[u64] = if i == 0 { dims } else { &[1 << 62, 2] };
+            b.extend_from_slice(&(dims.len() as u32).to_le_bytes());
+            for d in dims {
+                b.extend_from_slice(&d.to_le_bytes());
+            }
+            b.extend_from_slice(&99u32.to_le_bytes()); // no such ggml type
+            b.extend_from_slice(&0u64.to_le_bytes()); // offset
+        }
+        b
+    }
+
+    #[test]
+    fn tensor_shapes_that_overflow_are_errors_and_counts_saturate() {
+        // Found by fuzzing: 2^32 x 2^32 x 2 elements overflowed u64 in `parameter_count`, a
+        // panic in debug builds and a wrapped, wrong count in release.
+        let e = parse(&with_tensor(&[1 << 32, 1 << 32, 2], 1), false).unwrap_err();
+        assert!(e.0.contains("impossible shape"), "{e}");
+        // Each count fits, their sum does not.
+        let g = parse(&with_tensor(&[1 << 62, 2], 3), false).unwrap();
+        assert_eq!(g.parameter_count(), u64::MAX);
+        // A known type whose byte size overflows ends past the end of the file.
+        let mut b = with_tensor(&[u64::MAX], 1);
+        let at = b.len() - 12;
+        b[at..at + 4].copy_from_slice(&10u32.to_le_bytes()); // Q2_K
+        assert!(parse(&b, false).unwrap_err().0.contains("truncated"));
+    }
+
+    /// A header with `keys` keys, each an array of `n` u8s.
+    fn byte_arrays(keys: u64, n: u64) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(MAGIC);
+        b.extend_from_slice(&3u32.to_le_bytes());
+        b.extend_from_slice(&0u64.to_le_bytes()); // tensors
+        b.extend_from_slice(&keys.to_le_bytes());
+        for i in 0..keys {
+            let key = format!("k{i}");
+            b.extend_from_slice(&(key.len() as u64).to_le_bytes());
+            b.extend_from_slice(key.as_bytes());
+            b.extend_from_slice(&9u32.to_le_bytes());
+            b.extend_from_slice(&0u32.to_le_bytes()); // of u8
+            b.extend_from_slice(&n.to_le_bytes());
+            b.resize(b.len() + n as usize, 7);
+        }
+        b
+    }
+
+    #[test]
+    fn values_are_bounded_so_a_file_cannot_cost_80_times_its_size() {
+        // Seen fuzzing: 8 MB of one-byte array elements read with `keep_arrays` took 600 MB.
+        let huge = byte_arrays(1, MAX_VALUES_WITH_ARRAYS);
+        let e = parse(&huge, true).unwrap_err();
+        assert!(e.0.contains("more values"), "{e}");
+        // Skipped, the same array costs nothing.
+        assert_eq!(parse(&huge, false).unwrap().kv["k0"], serde_json::json!([]));
+        // Small arrays are always read: many of them count too.
+        let many = byte_arrays(MAX_VALUES / 5, 5);
+        assert!(parse(&many, false).unwrap_err().0.contains("more values"));
+        // A vocabulary-sized header still reads whole.
+        let vocab = byte_arrays(4, 300_000);
+        let g = parse(&vocab, true).unwrap();
+        assert_eq!(g.kv["k3"].as_array().unwrap().len(), 300_000);
     }
 
     #[test]

@@ -68,9 +68,13 @@ impl Manifest {
         super::gojson::encode(&serde_json::to_value(self).expect("a manifest always serializes"))
     }
 
-    /// Layer sizes plus the config's: what `/api/tags` shows as `size`.
+    /// Layer sizes plus the config's: what `/api/tags` shows as `size`. Saturating: the sizes are
+    /// whatever the manifest's author wrote.
     pub fn total_size(&self) -> u64 {
-        self.config.size + self.layers.iter().map(|l| l.size).sum::<u64>()
+        self.layers
+            .iter()
+            .map(|l| l.size)
+            .fold(self.config.size, u64::saturating_add)
     }
 }
 
@@ -150,6 +154,21 @@ impl ConfigBlob {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_that_overflow_saturate() {
+        // Found by fuzzing: two layers of 2^64 - 1 bytes overflowed the sum (a panic in debug
+        // builds, a wrapped size in `/api/tags` in release).
+        let big = |media: &str| Layer {
+            media_type: media.into(),
+            digest: format!("sha256:{}", "a".repeat(64)),
+            size: u64::MAX,
+            from: None,
+            name: None,
+        };
+        let m = Manifest::new(big(CONFIG_MEDIA_TYPE), vec![big(MEDIA_MODEL)]);
+        assert_eq!(m.total_size(), u64::MAX);
+    }
 
     /// The bytes Go's `json.NewEncoder(f).Encode(m)` writes for this manifest (generated with
     /// Ollama's `manifest.Manifest` and `manifest.Layer` types).

@@ -19,8 +19,9 @@ pub struct TensorInfo {
 }
 
 impl TensorInfo {
+    /// The number of elements; the reader refuses shapes whose count overflows a u64.
     pub fn elements(&self) -> u64 {
-        self.shape.iter().product()
+        self.shape.iter().fold(1, |a, d| a.saturating_mul(*d))
     }
 }
 
@@ -34,9 +35,10 @@ pub struct Header {
 }
 
 impl Header {
-    /// The file size the header implies.
+    /// The file size the header implies (`u64::MAX` when offsets claim more than that).
     pub fn expected_file_size(&self) -> u64 {
-        self.data_start + self.tensors.iter().map(|t| t.end).max().unwrap_or(0)
+        let end = self.tensors.iter().map(|t| t.end).max().unwrap_or(0);
+        self.data_start.saturating_add(end)
     }
 }
 
@@ -54,13 +56,28 @@ pub fn dtype_size(dtype: &str) -> Option<u64> {
 /// Parses the header of a safetensors file. Errors say what is wrong, not which file: callers
 /// add the path.
 pub fn read_header(path: &Path) -> Result<Header, String> {
-    let mut f = File::open(path).map_err(|e| e.to_string())?;
+    let f = File::open(path).map_err(|e| e.to_string())?;
+    let size = f.metadata().map_err(|e| e.to_string())?.len();
+    read_header_from(f, size)
+}
+
+/// Parses the header of a safetensors file held in memory (the fuzz targets use it).
+pub fn parse_header(bytes: &[u8]) -> Result<Header, String> {
+    read_header_from(bytes, bytes.len() as u64)
+}
+
+/// The header of a file of `size` bytes, read from its start.
+fn read_header_from(mut f: impl Read, size: u64) -> Result<Header, String> {
     let mut len = [0u8; 8];
     f.read_exact(&mut len)
         .map_err(|_| "file is shorter than a safetensors header".to_string())?;
     let n = u64::from_le_bytes(len);
     if n > MAX_HEADER_BYTES {
         return Err(format!("header length {n} is implausible"));
+    }
+    // Checked before allocating: a 16-byte file claiming a 100 MB header costs nothing.
+    if n > size.saturating_sub(8) {
+        return Err("header is cut short".to_string());
     }
     let mut buf = vec![0u8; n as usize];
     f.read_exact(&mut buf)
@@ -106,12 +123,16 @@ pub fn read_header(path: &Path) -> Result<Header, String> {
             begin,
             end,
         };
+        let Some(elements) = info.shape.iter().try_fold(1u64, |a, d| a.checked_mul(*d)) else {
+            return Err(format!("tensor {name:?} has an impossible shape"));
+        };
         if let Some(size) = dtype_size(&info.dtype) {
-            if info.elements() * size != end - begin {
+            let need = elements.checked_mul(size);
+            if need != Some(end - begin) {
+                let need = need.map_or("more than 2^64".to_owned(), |n| n.to_string());
                 return Err(format!(
-                    "tensor {name:?} takes {} bytes but its shape and dtype need {}",
+                    "tensor {name:?} takes {} bytes but its shape and dtype need {need}",
                     end - begin,
-                    info.elements() * size
                 ));
             }
         }
@@ -157,6 +178,36 @@ pub(crate) mod tests {
         assert_eq!(h.tensors.len(), 2);
         assert_eq!(h.metadata.get("format").unwrap(), "mlx");
         assert_eq!(h.expected_file_size(), std::fs::metadata(&p).unwrap().len());
+    }
+
+    #[test]
+    fn sizes_that_overflow_are_errors_not_panics() {
+        // Found by fuzzing: these overflowed u64 (a panic in debug builds, a wrapped size that
+        // could pass the checks in release).
+        let header = |h: &str| {
+            let mut b = (h.len() as u64).to_le_bytes().to_vec();
+            b.extend_from_slice(h.as_bytes());
+            b
+        };
+        let e = parse_header(&header(
+            r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296,2],"data_offsets":[0,0]}}"#,
+        ))
+        .unwrap_err();
+        assert!(e.contains("impossible shape"), "{e}");
+        let e = parse_header(&header(
+            r#"{"a":{"dtype":"F64","shape":[4294967296,536870912],"data_offsets":[0,0]}}"#,
+        ))
+        .unwrap_err();
+        assert!(e.contains("more than 2^64"), "{e}");
+        let h = parse_header(&header(
+            r#"{"a":{"dtype":"Q4","shape":[1],"data_offsets":[0,18446744073709551615]}}"#,
+        ))
+        .unwrap();
+        assert_eq!(h.expected_file_size(), u64::MAX);
+        // A length claiming more than the file holds is refused before anything is allocated.
+        let mut b = header("{}");
+        b[..8].copy_from_slice(&(50u64 << 20).to_le_bytes());
+        assert!(parse_header(&b).unwrap_err().contains("cut short"));
     }
 
     #[test]

@@ -205,6 +205,8 @@ fn a_llama_server_port_taken_in_the_race_is_retried_on_another() {
         cache_type: None,
         records: None,
         pick_port: taken_port_first,
+        install: None,
+        install_wait: std::time::Duration::ZERO,
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let runner = rt

@@ -14,6 +14,7 @@
 //! truncation counts each image as Ollama's 768 tokens, and llama-server's own context error
 //! comes back as a 400.
 
+pub mod install;
 mod media;
 mod runner;
 mod schema;
@@ -54,9 +55,36 @@ pub struct LlamaFactory {
     /// Finds a loopback port for the next llama-server ([`free_port`]; tests pass a picker
     /// that hands out a taken port first).
     pub pick_port: fn() -> std::io::Result<u16>,
+    /// The managed llama.cpp, built when no binary is found (`None`: never install).
+    pub install: Option<Arc<install::LlamaInstall>>,
+    /// How long a load waits for that install.
+    pub install_wait: Duration,
 }
 
 impl LlamaFactory {
+    /// `OLLMLX_LLAMA_SERVER`, else next to the `ollmlx` binary, else on `PATH`, else the
+    /// managed install (built now if needed, waiting for it at most `install_wait`).
+    pub async fn binary(&self) -> Result<PathBuf, RunnerError> {
+        let found = self.find_binary();
+        let Some(install) = self.install.as_ref().filter(|_| found.is_err()) else {
+            return found;
+        };
+        if let Some(bin) = install.installed() {
+            return Ok(bin);
+        }
+        tracing::info!("no llama-server found: installing llama.cpp for GGUF models");
+        install
+            .ensure(self.install_wait)
+            .await
+            .map_err(|w| match w {
+                install::Waited::StillInstalling => RunnerError::Unavailable(format!(
+                    "llama.cpp is still being built for GGUF models (into {}); try again in a few minutes (progress is in the server log)",
+                    install.dest().display()
+                )),
+                install::Waited::Failed(msg) => RunnerError::Spawn(msg),
+            })
+    }
+
     /// `OLLMLX_LLAMA_SERVER`, else next to the `ollmlx` binary, else on `PATH`.
     pub fn find_binary(&self) -> Result<PathBuf, RunnerError> {
         if let Some(b) = &self.binary {
@@ -88,7 +116,7 @@ impl LlamaFactory {
 impl RunnerFactory for LlamaFactory {
     async fn start(&self, spec: LoadSpec) -> Result<Arc<dyn Runner>, RunnerError> {
         let header = read_header(spec.model.path()).await?;
-        let binary = self.find_binary()?;
+        let binary = self.binary().await?;
         let flags = Flags::new(&spec, &header, self);
         // The port is found free, released, then bound by llama-server: another process can
         // take it in between. llama-server then exits at once ("couldn't bind"): try another.
