@@ -32,6 +32,11 @@ if [[ ! -d tests/e2e/js/node_modules/ollama ]]; then
   (cd tests/e2e/js && npm ci --no-audit --no-fund --silent)
 fi
 
+# --- tmux, for the REPL test (tests/it/repl.rs types into a pseudo-terminal) ------------------
+if ! command -v tmux >/dev/null; then
+  echo "tmux is needed by the REPL test: install it (apt-get install tmux, brew install tmux)" >&2
+  exit 1
+fi
 # --- Chromium, for the dashboard's browser test (tests/it/ui.rs); .ci/run installs it --------------
 if [[ -z "${OLLMLX_TEST_CHROMIUM:-}" ]] && ! command -v chromium >/dev/null \
   && ! command -v chromium-browser >/dev/null && ! command -v google-chrome >/dev/null; then

@@ -293,6 +293,23 @@ impl Client {
         self.ndjson("/api/pull", &req)
     }
 
+    /// `POST /api/push`, streamed: every progress line up to and including
+    /// `{"status": "success"}`, or ending with one error. The body is a pull request's (`model`,
+    /// `insecure`, `stream`), as Ollama's `PushRequest` is.
+    pub fn push(
+        &self,
+        model: &str,
+        insecure: bool,
+    ) -> impl Stream<Item = Result<ProgressResponse>> + Send + 'static {
+        let req = PullRequest {
+            model: model.to_owned(),
+            insecure,
+            stream: Some(true),
+            ..Default::default()
+        };
+        self.ndjson("/api/push", &req)
+    }
+
     /// `POST /api/copy`.
     pub async fn copy(&self, source: &str, destination: &str) -> Result<()> {
         let req = CopyRequest {

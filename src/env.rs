@@ -4,6 +4,8 @@
 
 /// Where to listen (server) or connect (CLI): `[scheme://]host[:port]`. Default `127.0.0.1:11434`.
 pub const OLLAMA_HOST: &str = "OLLAMA_HOST";
+/// `ollmlx run`'s REPL records no history (as Ollama's).
+pub const OLLAMA_NOHISTORY: &str = "OLLAMA_NOHISTORY";
 /// Ollama's model store. Default `~/.ollama/models`.
 pub const OLLAMA_MODELS: &str = "OLLAMA_MODELS";
 /// How long an idle model stays loaded: Go duration or seconds; negative = forever. Default `5m`.

@@ -6,12 +6,13 @@
 //!    already holds it (`HEAD`, then `POST /api/blobs/sha256:<hex>`; `copying file sha256:... 100%`);
 //! 3. send `POST /api/create` and show its progress lines, ending with `success`.
 //!
-//! All progress goes to stderr, as Ollama's does. On a terminal each status line is redrawn in
-//! place while it changes (percentages); elsewhere every line is written once, with its final
-//! text, so a log reads like the terminal's end state. An `error` line ends the command with
+//! All progress goes to stderr, as Ollama's does, through [`super::progress`]: on a terminal
+//! each status is a spinner line redrawn in place while it changes (percentages); elsewhere
+//! every line is written once, with its final text, so a log reads like the terminal's end state. An `error` line ends the command with
 //! `Error: <message>` and exit status 1.
 
 use super::modelfile::{LocalFile, Modelfile};
+use super::progress::Progress;
 use super::Printer;
 use crate::client::Client;
 use crate::store::name::ModelName;
@@ -21,7 +22,7 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::io::{self, IsTerminal, Read};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,9 +43,9 @@ pub struct CreateArgs {
 
 pub async fn run(args: CreateArgs, client: &Client, p: &Printer) -> anyhow::Result<ExitCode> {
     let cwd = std::env::current_dir()?;
-    let mut progress = Progress::new(p, io::stderr().is_terminal());
+    let mut progress = Progress::stderr(p);
     let result = create(&args, &cwd, client, &mut progress).await;
-    progress.finish()?;
+    progress.finish(result.is_err())?;
     result.map(|()| ExitCode::SUCCESS)
 }
 
@@ -93,7 +94,7 @@ async fn create(
         req.quantize = Some(q.to_owned());
     }
 
-    progress.set("gathering", "gathering model components")?;
+    progress.status("gathering", "gathering model components")?;
     let files = digests(&plan.files, progress).await?;
     let adapters = digests(&plan.adapters, progress).await?;
     for (file, digest) in files.iter().chain(&adapters) {
@@ -116,7 +117,7 @@ async fn create(
     while let Some(line) = stream.next().await {
         let line = line?;
         if line.digest.is_empty() {
-            progress.set(&line.status, &line.status)?;
+            progress.status(&line.status, &line.status)?;
         } else {
             let label = labels.entry(line.digest.clone()).or_insert_with(|| {
                 if line.status.is_empty() {
@@ -127,7 +128,7 @@ async fn create(
                 }
             });
             let text = format!("{label} {}%", percent(line.completed, line.total));
-            progress.set(&format!("bar {}", line.digest), &text)?;
+            progress.status(&format!("bar {}", line.digest), &text)?;
         }
     }
     Ok(())
@@ -152,9 +153,10 @@ async fn digests(
         });
         let name = &file.name;
         let digest = with_percent(hashing, &read, total, progress, |p, pct| {
-            p.tick(&format!(
+            p.detail(&format!(
                 "gathering model components (hashing {name} {pct}%)"
-            ))
+            ));
+            Ok(())
         })
         .await?
         .context("hashing was interrupted")?
@@ -190,7 +192,7 @@ async fn ensure_blob(
     progress: &mut Progress<'_>,
 ) -> anyhow::Result<()> {
     let key = format!("copy {digest}");
-    progress.set(&key, &format!("copying file {digest} 0%"))?;
+    progress.status(&key, &format!("copying file {digest} 0%"))?;
     if !client.blob_exists(digest).await? {
         let total = std::fs::metadata(&file.path)
             .with_context(|| file.path.display().to_string())?
@@ -198,11 +200,11 @@ async fn ensure_blob(
         let sent = Arc::new(AtomicU64::new(0));
         let upload = client.upload_blob_counted(digest, &file.path, sent.clone());
         with_percent(upload, &sent, total, progress, |p, pct| {
-            p.set(&key, &format!("copying file {digest} {pct}%"))
+            p.status(&key, &format!("copying file {digest} {pct}%"))
         })
         .await??;
     }
-    progress.set(&key, &format!("copying file {digest} 100%"))?;
+    progress.status(&key, &format!("copying file {digest} 100%"))?;
     Ok(())
 }
 
@@ -230,92 +232,6 @@ fn percent(done: u64, total: u64) -> u64 {
         return 100;
     }
     (u128::from(done) * 100 / u128::from(total)).min(100) as u64
-}
-
-/// Ollama's spinners and bars, reduced to one status line at a time on stderr.
-///
-/// Each line has a key; setting a new key ends the current line. On a terminal (`live`) the
-/// current line is redrawn in place (`\r`, erase to end of line) whenever its text changes, and
-/// [`Progress::tick`] may show passing detail on it. Elsewhere nothing is drawn until a line
-/// ends, and then it is written once with its final text.
-struct Progress<'a> {
-    p: &'a Printer,
-    live: bool,
-    key: Option<String>,
-    /// The current line's text (what it ends with).
-    text: String,
-    /// What the terminal shows of the current line.
-    shown: String,
-}
-
-impl<'a> Progress<'a> {
-    fn new(p: &'a Printer, live: bool) -> Progress<'a> {
-        Progress {
-            p,
-            live,
-            key: None,
-            text: String::new(),
-            shown: String::new(),
-        }
-    }
-
-    /// Sets the text of the line `key`, starting a new line if `key` is not the current one.
-    fn set(&mut self, key: &str, text: &str) -> io::Result<()> {
-        if self.key.as_deref() != Some(key) {
-            self.close()?;
-            self.key = Some(key.to_owned());
-        }
-        text.clone_into(&mut self.text);
-        self.draw(text)
-    }
-
-    /// On a terminal, shows `text` on the current line until the next change; its final text is
-    /// unchanged.
-    fn tick(&mut self, text: &str) -> io::Result<()> {
-        if self.key.is_some() {
-            self.draw(text)?;
-        }
-        Ok(())
-    }
-
-    fn draw(&mut self, text: &str) -> io::Result<()> {
-        if !self.live || self.shown == text {
-            return Ok(());
-        }
-        let erase = if self.shown.is_empty() {
-            ""
-        } else {
-            "\r\x1b[K"
-        };
-        self.p.err(format!("{erase}{text}"))?;
-        text.clone_into(&mut self.shown);
-        Ok(())
-    }
-
-    /// Ends the current line, with its final text.
-    fn close(&mut self) -> io::Result<()> {
-        if self.key.take().is_none() {
-            return Ok(());
-        }
-        let text = std::mem::take(&mut self.text);
-        if self.live {
-            self.draw(&text)?;
-            self.shown.clear();
-            self.p.err("\n")
-        } else {
-            self.p.errln(text)
-        }
-    }
-
-    /// Writes a line of its own (a warning), after ending the current one.
-    fn note(&mut self, line: &str) -> io::Result<()> {
-        self.close()?;
-        self.p.errln(line)
-    }
-
-    fn finish(&mut self) -> io::Result<()> {
-        self.close()
-    }
 }
 
 /// A fake daemon for the create, copy and blob endpoints: blobs live in memory and are checked
@@ -619,9 +535,9 @@ mod tests {
         client: &Client,
     ) -> (anyhow::Result<()>, crate::cli::printer::Captured) {
         let (p, out) = Printer::capture();
-        let mut progress = Progress::new(&p, false);
+        let mut progress = Progress::new(&p, None);
         let result = create(&args, cwd, client, &mut progress).await;
-        progress.finish().unwrap();
+        progress.finish(result.is_err()).unwrap();
         (result, out)
     }
 
@@ -744,28 +660,33 @@ mod tests {
     }
 
     #[test]
-    fn live_progress_redraws_in_place_and_ends_like_the_plain_one() {
+    fn live_progress_ends_like_the_plain_one() {
         let script = |progress: &mut Progress<'_>| {
-            progress.set("g", "gathering model components").unwrap();
-            progress
-                .tick("gathering model components (hashing a 50%)")
-                .unwrap();
-            progress.set("c", "copying file sha256:ab 0%").unwrap();
-            progress.set("c", "copying file sha256:ab 42%").unwrap();
-            progress.set("c", "copying file sha256:ab 100%").unwrap();
-            progress.set("parsing GGUF", "parsing GGUF").unwrap();
-            progress.set("success", "success").unwrap();
-            progress.finish().unwrap();
+            progress.status("g", "gathering model components").unwrap();
+            progress.detail("gathering model components (hashing a 50%)");
+            progress.status("c", "copying file sha256:ab 0%").unwrap();
+            progress.status("c", "copying file sha256:ab 42%").unwrap();
+            progress.status("c", "copying file sha256:ab 100%").unwrap();
+            progress.status("parsing GGUF", "parsing GGUF").unwrap();
+            progress.status("success", "success").unwrap();
+            progress.finish(false).unwrap();
         };
         let (p, plain) = Printer::capture();
-        script(&mut Progress::new(&p, false));
+        script(&mut Progress::new(&p, None));
+        let term = indicatif::InMemoryTerm::new(20, 80);
+        let target = indicatif::ProgressDrawTarget::term_like(Box::new(term.clone()));
         let (p, live) = Printer::capture();
-        script(&mut Progress::new(&p, true));
+        script(&mut Progress::new(&p, Some(target)));
         let want =
             "gathering model components\ncopying file sha256:ab 100%\nparsing GGUF\nsuccess\n";
         assert_eq!(plain.err(), want);
-        assert!(live.err().contains("\r\x1b[Kcopying file sha256:ab 42%"));
-        assert_eq!(screen(&live.err()), want);
+        assert_eq!(live.err(), "");
+        let screen: String = term
+            .contents()
+            .lines()
+            .map(|l| format!("{}\n", l.trim_end()))
+            .collect();
+        assert_eq!(screen, want);
         assert_eq!(percent(1, 3), 33);
         assert_eq!(percent(0, 0), 100);
         assert_eq!(percent(u64::MAX, u64::MAX), 100);

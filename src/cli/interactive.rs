@@ -1,64 +1,41 @@
-//! The interactive chat of `ollmlx run` (Ollama's `cmd/interactive.go`, without the raw-mode line
-//! editor): prompt `>>> `, continuation `... `, `"""` for multi-line input, `/set`, `/show`,
-//! `/load`, `/list`, `/clear`, `/help`, `/bye`. The conversation is kept and sent with every turn.
+//! The interactive chat of `ollmlx run` (Ollama's `cmd/interactive.go`): prompt `>>> `,
+//! continuation `... `, `"""` for multi-line input, `/set`, `/show`, `/load`, `/save`, `/list`,
+//! `/clear`, `/help`, `/bye`. The conversation is kept and sent with every turn. Lines come from
+//! [`super::editor`] (rustyline: line editing and a persistent history).
 //!
-//! Input and Ctrl-C both arrive as channel messages: a plain thread reads stdin lines (a blocking
-//! read that can never be cancelled must not sit inside the runtime), and a task turns each
-//! SIGINT into an interrupt. During an answer an interrupt drops the response stream (which
-//! cancels the request) and returns to the prompt; at the prompt it prints a hint, as Ollama.
+//! Ctrl-C at the prompt arrives as [`Input::Interrupted`] (the editor reads in raw mode); during
+//! an answer it is a SIGINT, which a task turns into a channel message: the response stream is
+//! dropped (which cancels the request) and the prompt comes back. Ctrl-D on an empty line ends
+//! the session.
 //!
 //! (Over the usual ~600 lines only because of the tests at the end, which drive whole sessions
-//! against the fake daemon in `cli::testing`.)
+//! against the fake daemon in `cli::testing`; tests/it/repl.rs drives the real thing in tmux.)
 
-use super::run::{interrupted, load, stream_chat, Outcome, Session};
+use super::editor::{Input, Lines, Terminal};
+use super::run::{load, stream_chat, Outcome, Session};
 use super::Printer;
-use crate::api::{Message, ShowRequest};
+use crate::api::{CreateRequest, Message, ShowRequest};
 use crate::client::Client;
+use futures_util::StreamExt;
 use serde_json::{json, Value};
-use std::io::{self, BufRead, BufReader, Read};
+use std::io;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
-/// Runs the REPL on the terminal until `/bye` or end of input.
-pub async fn run(session: Session, client: &Client, p: &Printer) -> anyhow::Result<ExitCode> {
-    let lines = read_lines(io::stdin())?;
+/// Runs the REPL on the terminal until `/bye` or Ctrl-D. `history` is the history file;
+/// `record` whether new lines go into it.
+pub async fn run(
+    session: Session,
+    history: Option<PathBuf>,
+    record: bool,
+    client: &Client,
+    p: &Printer,
+) -> anyhow::Result<ExitCode> {
+    let lines = Lines::Terminal(Box::new(Terminal::new(history, record)?));
     let interrupts = ctrl_c_events();
     Repl::new(session).run(client, p, lines, interrupts).await?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Reads lines on a dedicated thread. The channel closes at end of input.
-fn read_lines<R: Read + Send + 'static>(
-    input: R,
-) -> io::Result<UnboundedReceiver<io::Result<String>>> {
-    let (tx, rx) = unbounded_channel();
-    std::thread::Builder::new()
-        .name("stdin-lines".into())
-        .spawn(move || {
-            let mut input = BufReader::new(input);
-            loop {
-                let mut buf = Vec::new();
-                match input.read_until(b'\n', &mut buf) {
-                    Ok(0) => break,
-                    Ok(_) => {
-                        while buf.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
-                            buf.pop();
-                        }
-                        if tx
-                            .send(Ok(String::from_utf8_lossy(&buf).into_owned()))
-                            .is_err()
-                        {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        break;
-                    }
-                }
-            }
-        })?;
-    Ok(rx)
 }
 
 /// One message per Ctrl-C. Installing the handler replaces the default (exit) for the rest of
@@ -88,6 +65,8 @@ enum Flow {
     Continue,
     Exit,
     Send(String),
+    /// `/set history` or `/set nohistory`.
+    History(bool),
 }
 
 /// The REPL's state: the session plus the multi-line input being assembled.
@@ -115,30 +94,34 @@ impl Repl {
         mut self,
         client: &Client,
         p: &Printer,
-        mut lines: UnboundedReceiver<io::Result<String>>,
+        mut lines: Lines,
         mut interrupts: UnboundedReceiver<()>,
     ) -> anyhow::Result<Session> {
         loop {
-            p.out(if self.use_alt { "... " } else { ">>> " })?;
-            // A Ctrl-C that arrived during the last answer has been handled already.
-            while interrupts.try_recv().is_ok() {}
-            let line = tokio::select! {
-                biased;
-                _ = interrupted(&mut interrupts) => {
-                    p.out("\nUse Ctrl + d or /bye to exit.\n")?;
+            let (prompt, placeholder) = if self.use_alt {
+                ("... ", "Press Enter to send")
+            } else {
+                (">>> ", "Send a message (/? for help)")
+            };
+            let line = match lines.read(prompt, placeholder, p).await? {
+                Input::Line(line) => line,
+                // The editor has ended the line already.
+                Input::Interrupted => {
+                    p.out("Use Ctrl + d or /bye to exit.\n")?;
                     self.reset_input();
                     continue;
                 }
-                line = lines.recv() => line,
+                Input::Eof => break,
             };
-            let Some(line) = line else {
-                p.out("\n")?;
-                break;
-            };
-            match self.handle(&line?, client, p).await? {
+            match self.handle(&line, client, p).await? {
                 Flow::Continue => {}
                 Flow::Exit => break,
-                Flow::Send(text) => self.send(text, client, p, &mut interrupts).await?,
+                Flow::History(on) => lines.set_history(on),
+                Flow::Send(text) => {
+                    // A stray SIGINT that came while the prompt was up is not for this answer.
+                    while interrupts.try_recv().is_ok() {}
+                    self.send(text, client, p, &mut interrupts).await?
+                }
             }
         }
         Ok(self.session)
@@ -214,7 +197,7 @@ impl Repl {
                 super::list::run(list, client, p).await?;
             }
             c if c.starts_with("/load") => self.load_model(&args, client, p).await?,
-            c if c.starts_with("/save") => p.outln("/save is not supported by ollmlx yet")?,
+            c if c.starts_with("/save") => self.save(&args, client, p).await?,
             c if c.starts_with("/set") => return self.set(&args, p),
             c if c.starts_with("/show") => self.show(&args, client, p).await?,
             _ => p.outln(format!("Unknown command '{cmd}'. Type /? for help"))?,
@@ -229,7 +212,8 @@ impl Repl {
         };
         let s = &mut self.session;
         match what {
-            "history" | "nohistory" => {}
+            "history" => return Ok(Flow::History(true)),
+            "nohistory" => return Ok(Flow::History(false)),
             "wordwrap" => p.outln("Set 'wordwrap' mode.")?,
             "nowordwrap" => p.outln("Set 'nowordwrap' mode.")?,
             "verbose" => {
@@ -361,6 +345,40 @@ impl Repl {
             }
             "template" => p.outln(&resp.template)?,
             other => p.outln(format!("Unknown command '/show {other}'. Type /? for help"))?,
+        }
+        Ok(())
+    }
+
+    /// `/save <model>`: a model created from this one with the session's system message,
+    /// parameters and conversation (Ollama's `NewCreateRequest`).
+    async fn save(&self, args: &[&str], client: &Client, p: &Printer) -> anyhow::Result<()> {
+        let [_, name] = args else {
+            p.outln("Usage:\n  /save <modelname>")?;
+            return Ok(());
+        };
+        let s = &self.session;
+        let req = CreateRequest {
+            model: name.to_string(),
+            from: Some(s.model.clone()),
+            system: (!s.system.is_empty()).then(|| s.system.clone()),
+            parameters: (!s.options.is_empty()).then(|| s.options.clone()),
+            messages: (!s.messages.is_empty()).then(|| s.messages.clone()),
+            ..Default::default()
+        };
+        let mut progress = std::pin::pin!(client.create(&req));
+        let mut failure = None;
+        while let Some(line) = progress.next().await {
+            if let Err(e) = line {
+                failure = Some(e);
+                break;
+            }
+        }
+        match failure {
+            None => p.outln(format!("Created new model '{name}'"))?,
+            Some(e) if e.to_string().contains("invalid model name") => {
+                p.outln(format!("error: The model name '{name}' is invalid"))?
+            }
+            Some(e) => p.outln(format!("error: {e}"))?,
         }
         Ok(())
     }
@@ -511,6 +529,7 @@ fn usage(p: &Printer) -> io::Result<()> {
          \x20 /set            Set session variables\n\
          \x20 /show           Show model information\n\
          \x20 /load <model>   Load a session or model\n\
+         \x20 /save <model>   Save your current session\n\
          \x20 /clear          Clear session context\n\
          \x20 /list           List models\n\
          \x20 /bye            Exit\n\
@@ -542,6 +561,16 @@ fn usage_set(p: &Printer) -> io::Result<()> {
 fn usage_shortcuts(p: &Printer) -> io::Result<()> {
     p.err(
         "Available keyboard shortcuts:\n\
+         \x20 Ctrl + a            Move to the beginning of the line (Home)\n\
+         \x20 Ctrl + e            Move to the end of the line (End)\n\
+         \x20  Alt + b            Move back (left) one word\n\
+         \x20  Alt + f            Move forward (right) one word\n\
+         \x20 Ctrl + k            Delete the sentence after the cursor\n\
+         \x20 Ctrl + u            Delete the sentence before the cursor\n\
+         \x20 Ctrl + w            Delete the word before the cursor\n\
+         \x20 Up, Down, Ctrl + r  Previous lines (history)\n\
+         \n\
+         \x20 Ctrl + l            Clear the screen\n\
          \x20 Ctrl + c            Stop the model from responding\n\
          \x20 Ctrl + d            Exit ollmlx (/bye)\n\n",
     )
@@ -591,20 +620,18 @@ mod tests {
         }
     }
 
-    type Lines = (
-        UnboundedSender<io::Result<String>>,
-        UnboundedReceiver<io::Result<String>>,
-    );
+    type Keys = (UnboundedSender<Input>, Lines);
     type Interrupts = (UnboundedSender<()>, UnboundedReceiver<()>);
 
-    /// Channels standing in for stdin and Ctrl-C.
-    fn inputs() -> (Lines, Interrupts) {
-        (unbounded_channel(), unbounded_channel())
+    /// Channels standing in for the line editor and for SIGINT during an answer.
+    fn inputs() -> (Keys, Interrupts) {
+        let (tx, rx) = unbounded_channel();
+        ((tx, Lines::Scripted(rx)), unbounded_channel())
     }
 
-    fn feed(tx: &UnboundedSender<io::Result<String>>, lines: &[&str]) {
+    fn feed(tx: &UnboundedSender<Input>, lines: &[&str]) {
         for l in lines {
-            tx.send(Ok(l.to_string())).unwrap();
+            tx.send(Input::Line(l.to_string())).unwrap();
         }
     }
 
@@ -670,6 +697,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn save_creates_a_model_from_the_session() {
+        let (client, log) = daemon().await;
+        let (p, out) = Printer::capture();
+        let ((line_tx, lines), (_int_tx, ints)) = inputs();
+        feed(
+            &line_tx,
+            &[
+                "/save",
+                "/set system Be brief.",
+                "/set parameter num_ctx 8192",
+                "hi",
+                "/save mine",
+                "/save bad/",
+            ],
+        );
+        line_tx.send(Input::Eof).unwrap();
+        Repl::new(session("m"))
+            .run(&client, &p, lines, ints)
+            .await
+            .unwrap();
+        let out = out.out();
+        assert!(
+            out.starts_with(">>> Usage:\n  /save <modelname>\n"),
+            "{out}"
+        );
+        assert!(out.contains(">>> Created new model 'mine'\n"), "{out}");
+        assert!(
+            out.ends_with(">>> error: The model name 'bad/' is invalid\n>>> \n"),
+            "{out}"
+        );
+        let log = log.lock().unwrap();
+        let create = log.iter().find(|l| l.starts_with("create ")).unwrap();
+        let req: Value = serde_json::from_str(&create["create ".len()..]).unwrap();
+        assert_eq!(
+            req,
+            json!({"model": "mine", "from": "m", "system": "Be brief.",
+                   "parameters": {"num_ctx": 8192},
+                   "messages": [{"role": "system", "content": "Be brief."},
+                                {"role": "user", "content": "hi"},
+                                {"role": "assistant", "content": "2|hi|{\"num_ctx\":8192}"}]})
+        );
+    }
+
+    #[tokio::test]
     async fn ctrl_c_stops_the_answer_and_returns_to_the_prompt() {
         let (client, log) = daemon().await;
         let (p, out) = Printer::capture();
@@ -679,8 +750,8 @@ mod tests {
             wait_for(&out, |o| o.contains("partial")).await;
             int_tx.send(()).unwrap();
             wait_for(&out, |o| o.ends_with("partial\n\n>>> ")).await;
-            // At the prompt, Ctrl-C only prints a hint.
-            int_tx.send(()).unwrap();
+            // At the prompt, Ctrl-C (a key for the editor) only prints a hint.
+            line_tx.send(Input::Interrupted).unwrap();
             wait_for(&out, |o| o.ends_with("exit.\n>>> ")).await;
             drop(line_tx); // Ctrl-D
         };
@@ -746,15 +817,6 @@ mod tests {
              \x20 Capabilities\n    completion\n\n\
              >>> \n"
         );
-    }
-
-    #[test]
-    fn stdin_lines_are_read_on_a_thread() {
-        let mut rx = read_lines(&b"one\r\ntwo\nthree"[..]).unwrap();
-        let got: Vec<String> = std::iter::from_fn(|| rx.blocking_recv())
-            .map(Result::unwrap)
-            .collect();
-        assert_eq!(got, ["one", "two", "three"]);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 pub mod cp;
 pub mod create;
+pub mod editor;
 pub mod format;
 pub mod generate;
 pub mod images;
@@ -17,8 +18,10 @@ pub mod list;
 pub mod login;
 pub mod modelfile;
 pub mod printer;
+pub mod progress;
 pub mod ps;
 pub mod pull;
+pub mod push;
 pub mod rm;
 pub mod run;
 pub mod serve;
@@ -68,6 +71,8 @@ pub enum Command {
     Stop(stop::StopArgs),
     /// Pull a model from a registry.
     Pull(pull::PullArgs),
+    /// Push a model to a registry.
+    Push(push::PushArgs),
     /// List models.
     #[command(alias = "ls")]
     List(list::ListArgs),
@@ -128,6 +133,7 @@ pub async fn dispatch(command: Command, client: &Client, p: &Printer) -> anyhow:
         Command::Run(args) => run::run(args, client, p).await,
         Command::Stop(args) => stop::run(args, client, p).await,
         Command::Pull(args) => pull::run(args, client, p).await,
+        Command::Push(args) => push::run(args, client, p).await,
         Command::List(args) => list::run(args, client, p).await,
         Command::Ps(args) => ps::run(args, client, p).await,
         Command::Cp(args) => cp::run(args, client, p).await,

@@ -46,6 +46,12 @@ pub struct RunArgs {
     /// Use an insecure registry (accepted for compatibility).
     #[arg(long, hide = true)]
     pub insecure: bool,
+    /// Record no history of the interactive chat.
+    #[arg(long, env = crate::env::OLLAMA_NOHISTORY)]
+    pub nohistory: bool,
+    /// ollmlx's state folder; the chat history is its `history` file (default ~/.ollmlx).
+    #[arg(long = "ollmlx-home", env = crate::env::OLLMLX_HOME, hide = true, value_name = "DIR")]
+    pub ollmlx_home: Option<std::path::PathBuf>,
 }
 
 /// How piped stdin and the prompt arguments are joined: `ollama run` does
@@ -103,7 +109,8 @@ pub async fn run(args: RunArgs, client: &Client, p: &Printer) -> anyhow::Result<
         load(client, &session)
             .await
             .map_err(|e| not_found(e, &args.model))?;
-        return super::interactive::run(session, client, p).await;
+        let history = super::editor::history_path(args.ollmlx_home.clone());
+        return super::interactive::run(session, history, !args.nohistory, client, p).await;
     }
 
     let turn = session.user_message(prompts.join(PROMPT_JOINER), p)?;

@@ -1,7 +1,7 @@
 //! A fake daemon for the CLI's unit tests: canned Ollama replies on an ephemeral loopback port,
 //! with a log of the requests it received. Models `m` and `other` exist; anything else is 404.
 //! Chat behaviour is picked by model name: `m`/`other` echo the request back, `slow` sends one
-//! chunk and then stalls, `broken` fails mid-stream.
+//! chunk and then stalls, `broken` fails mid-stream. `/api/create` logs its request and succeeds.
 
 use crate::api::{ChatRequest, GenerateRequest};
 use crate::client::Client;
@@ -30,6 +30,7 @@ pub async fn daemon() -> (Client, Log) {
         .route("/api/generate", post(generate))
         .route("/api/chat", post(chat))
         .route("/api/delete", delete(remove))
+        .route("/api/create", post(create))
         .with_state(log.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -93,6 +94,19 @@ async fn generate(State(log): State<Log>, Json(req): Json<GenerateRequest>) -> R
     ndjson(vec![
         json!({"model": req.model, "created_at": "t", "response": "", "done": true,
                        "done_reason": reason}),
+    ])
+}
+
+/// Logs the request as JSON; a name ending in `/` is refused as Ollama refuses it.
+async fn create(State(log): State<Log>, Json(req): Json<Value>) -> Response {
+    log.lock().unwrap().push(format!("create {req}"));
+    if req["model"].as_str().unwrap_or_default().ends_with('/') {
+        let body = json!({"error": "invalid model name"});
+        return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+    }
+    ndjson(vec![
+        json!({"status": "writing manifest"}),
+        json!({"status": "success"}),
     ])
 }
 

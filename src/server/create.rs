@@ -2,6 +2,11 @@
 //! and a manifest in Ollama's store. Everything is validated, and every blob written, before the
 //! manifest is; the store's write lock serialises creates, copies and deletes, so two creates of
 //! one name at once leave one consistent manifest.
+//!
+//! Progress streams as the build goes (Ollama's `CreateHandler` does the same from its
+//! goroutine): the build runs on the blocking pool and sends each line down a channel. An error
+//! before the first line is still an error status (a bad request is refused, not streamed); an
+//! error after it ends the stream as an `{"error": ...}` line.
 
 use super::error::ServerError;
 use super::state::AppState;
@@ -13,13 +18,21 @@ use crate::store::manifest::{self, ConfigBlob, Layer, Manifest};
 use crate::store::name::ModelName;
 use crate::store::ollama::BlobDigest;
 use crate::store::{LocalModel, Source, StoreError};
+use futures_util::Stream;
 use serde_json::{json, Value};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+use tokio_stream::wrappers::UnboundedReceiverStream;
 
-/// Creates a model; returns the progress lines to stream (the last one is `success`).
-pub async fn create(
-    state: &AppState,
-    req: CreateRequest,
-) -> Result<Vec<ProgressResponse>, ServerError> {
+/// A create's progress as it happens: lines up to `success`, or an error last.
+pub type Progress =
+    std::pin::Pin<Box<dyn Stream<Item = Result<ProgressResponse, ServerError>> + Send + 'static>>;
+
+/// Where the build reports its progress; a hung-up client does not stop the build.
+type Sink = UnboundedSender<Result<ProgressResponse, ServerError>>;
+
+/// Starts creating a model. Returns once the first progress line is out (so that a request
+/// refused before any work is an error status), with the rest to stream.
+pub async fn create(state: &AppState, req: CreateRequest) -> Result<Progress, ServerError> {
     let raw = if req.model.is_empty() {
         req.name.clone()
     } else {
@@ -39,21 +52,42 @@ pub async fn create(
             "quantizing is not supported by ollmlx yet: create the model from an already quantized GGUF".into(),
         ));
     }
-    let _guard = state.store_lock.lock().await;
+    let (tx, rx) = unbounded_channel();
     let st = state.clone();
-    tokio::task::spawn_blocking(move || build(&st, name, req))
-        .await
-        .map_err(|e| ServerError::Internal(e.to_string()))?
+    tokio::spawn(async move {
+        let _guard = st.store_lock.clone().lock_owned().await;
+        let sink = tx.clone();
+        let built = tokio::task::spawn_blocking(move || build(&st, name, req, sink)).await;
+        let failed = match built {
+            Ok(r) => r.err(),
+            Err(e) => Some(ServerError::Internal(e.to_string())),
+        };
+        if let Some(e) = failed {
+            let _ = tx.send(Err(e));
+        }
+    });
+    let mut lines = UnboundedReceiverStream::new(rx);
+    use futures_util::StreamExt;
+    match lines.next().await {
+        Some(Ok(first)) => Ok(Box::pin(
+            futures_util::stream::once(async { Ok(first) }).chain(lines),
+        )),
+        Some(Err(e)) => Err(e),
+        None => Err(ServerError::Internal(
+            "the create stopped without a word".into(),
+        )),
+    }
 }
 
 /// Builds the model under the store lock: weights first, then the layers the request sets, then
-/// the config blob and the manifest. Returns the progress lines.
+/// the config blob and the manifest, reporting progress to `sink` on the way.
 fn build(
     state: &AppState,
     name: ModelName,
     req: CreateRequest,
-) -> Result<Vec<ProgressResponse>, ServerError> {
-    let mut draft = Draft::new(state);
+    sink: Sink,
+) -> Result<(), ServerError> {
+    let mut draft = Draft::new(state, sink);
     // The weights: an uploaded GGUF, or the layers of the model named in `from`.
     if let Some(files) = req.files.as_ref().filter(|f| !f.is_empty()) {
         draft.weights_from_files(files)?;
@@ -65,23 +99,23 @@ fn build(
     draft.write_manifest(&name)
 }
 
-/// A model being created: its layers so far, the progress lines to report, and what its config
-/// blob will record about the weights.
+/// A model being created: its layers so far, where its progress goes, and what its config blob
+/// will record about the weights.
 struct Draft<'a> {
     state: &'a AppState,
     layers: Vec<Layer>,
-    progress: Vec<ProgressResponse>,
+    progress: Sink,
     /// The base model's parameters, which the request's `parameters` are merged over.
     base_params: serde_json::Map<String, Value>,
     config: ConfigBlob,
 }
 
 impl<'a> Draft<'a> {
-    fn new(state: &'a AppState) -> Draft<'a> {
+    fn new(state: &'a AppState, progress: Sink) -> Draft<'a> {
         Draft {
             state,
             layers: Vec::new(),
-            progress: Vec::new(),
+            progress,
             base_params: serde_json::Map::new(),
             config: ConfigBlob::default(),
         }
@@ -136,9 +170,11 @@ impl<'a> Draft<'a> {
                 "more than one GGUF file was given".into()
             }));
         };
-        self.progress.push(ProgressResponse::status("parsing GGUF"));
+        // Parsed before it is announced: a file that is no GGUF is refused with a 400, before
+        // anything streams.
         let g = crate::store::gguf::read(path, false)
             .map_err(|e| ServerError::BadRequest(format!("invalid GGUF: {e}")))?;
+        self.report(ProgressResponse::status("parsing GGUF"));
         self.describe(
             "gguf",
             g.architecture(),
@@ -270,7 +306,7 @@ impl<'a> Draft<'a> {
     }
 
     /// Writes the config blob, then the manifest (after every blob it names exists).
-    fn write_manifest(mut self, name: &ModelName) -> Result<Vec<ProgressResponse>, ServerError> {
+    fn write_manifest(mut self, name: &ModelName) -> Result<(), ServerError> {
         let ollama = &self.state.store.ollama;
         let config_bytes = self.config.to_bytes();
         let config_digest = ollama.write_blob(&config_bytes).map_err(StoreError::from)?;
@@ -279,12 +315,16 @@ impl<'a> Draft<'a> {
             config_digest.as_str(),
             config_bytes.len() as u64,
         );
-        let m = Manifest::new(config, self.layers);
-        self.progress
-            .push(ProgressResponse::status("writing manifest"));
+        let m = Manifest::new(config, std::mem::take(&mut self.layers));
+        self.report(ProgressResponse::status("writing manifest"));
         ollama.write_manifest(name, &m).map_err(StoreError::from)?;
-        self.progress.push(ProgressResponse::status("success"));
-        Ok(self.progress)
+        self.report(ProgressResponse::status("success"));
+        Ok(())
+    }
+
+    /// Sends a progress line (nobody may be listening: a copy, or a client that hung up).
+    fn report(&self, line: ProgressResponse) {
+        let _ = self.progress.send(Ok(line));
     }
 
     /// Replaces the layer of this media type with `bytes`.
@@ -305,8 +345,7 @@ impl<'a> Draft<'a> {
         } else {
             "creating new layer"
         };
-        self.progress
-            .push(ProgressResponse::status(format!("{verb} {}", d.as_str())));
+        self.report(ProgressResponse::status(format!("{verb} {}", d.as_str())));
         self.layers
             .push(layer(media, d.as_str(), bytes.len() as u64));
         Ok(())
@@ -355,7 +394,9 @@ pub async fn copy(state: &AppState, req: CopyRequest) -> Result<(), ServerError>
                 ..Default::default()
             };
             let st = state.clone();
-            tokio::task::spawn_blocking(move || build(&st, dest, req))
+            // A copy reports nothing: its progress goes nowhere.
+            let (sink, _) = unbounded_channel();
+            tokio::task::spawn_blocking(move || build(&st, dest, req, sink))
                 .await
                 .map_err(|e| ServerError::Internal(e.to_string()))??;
         }

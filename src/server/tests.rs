@@ -586,6 +586,62 @@ async fn a_copy_keeps_the_manifest_bytes_and_the_id() {
     );
 }
 
+/// `/api/create` streams while it builds: the lines before a late failure have gone out (the
+/// status was already 200), and the failure is the last line. Unstreamed, it is the status.
+#[tokio::test]
+async fn create_streams_its_progress_before_it_finishes() {
+    let h = harness();
+    // The name's manifest folder is a file: everything works until the manifest is written.
+    let library = h
+        ._dir
+        .path()
+        .join("models/manifests/registry.ollama.ai/library");
+    std::fs::create_dir_all(&library).unwrap();
+    std::fs::write(library.join("blocked"), "not a folder").unwrap();
+    let body = json!({"model": "blocked", "from": MODEL, "system": "Be brief."});
+    let r = call(&h.app, "POST", "/api/create", Some(body.clone())).await;
+    assert_eq!(r.status(), 200);
+    let got = lines(&text(r).await);
+    let statuses: Vec<&str> = got.iter().filter_map(|l| l["status"].as_str()).collect();
+    assert_eq!(statuses.len(), 3, "{got:?}");
+    assert!(
+        statuses[0].starts_with("creating new layer sha256:"),
+        "{got:?}"
+    );
+    assert!(
+        statuses[1].starts_with("creating new layer sha256:"),
+        "{got:?}"
+    );
+    assert_eq!(statuses[2], "writing manifest");
+    assert!(got.last().unwrap()["error"].is_string(), "{got:?}");
+
+    let mut unstreamed = body;
+    unstreamed["stream"] = json!(false);
+    let r = call(&h.app, "POST", "/api/create", Some(unstreamed)).await;
+    assert_eq!(r.status(), 500);
+    assert!(json_of(r).await["error"].is_string());
+
+    // Refused before any work: a status, not a stream.
+    let r = call(
+        &h.app,
+        "POST",
+        "/api/create",
+        Some(json!({"model": "x", "from": "nobody/nothing"})),
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+    // And a good one ends with success.
+    let r = call(
+        &h.app,
+        "POST",
+        "/api/create",
+        Some(json!({"model": "fine", "from": MODEL})),
+    )
+    .await;
+    let got = lines(&text(r).await);
+    assert_eq!(got.last().unwrap()["status"], "success", "{got:?}");
+}
+
 #[tokio::test]
 async fn cors_like_ollama() {
     let h = harness();

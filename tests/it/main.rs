@@ -15,6 +15,7 @@ mod ollama_client;
 mod process;
 mod pull;
 mod push;
+mod repl;
 mod serving;
 mod support;
 mod ui;

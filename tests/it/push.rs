@@ -228,6 +228,29 @@ fn push_uploads_every_blob_with_a_token_retries_a_failed_part_and_skips_what_is_
     let log = reg.lock().unwrap().log.clone();
     assert!(log.iter().all(|l| !l.starts_with("POST")), "{log:?}");
 
+    // The CLI, its stderr not a terminal: one line per change, then where the model is.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ollmlx"))
+        .args(["push", &name, "--insecure"])
+        .env("OLLAMA_HOST", s.url.trim_start_matches("http://"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.starts_with("retrieving manifest\n")
+            && stderr.ends_with("pushing manifest\nsuccess\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("pushing {}", &digests[0][7..19])),
+        "{stderr}"
+    );
+    assert!(stdout.contains("You can find your model at:"), "{stdout}");
+
     // A model that is not there: an error line, as Ollama sends it.
     let (_, body) = post_text(
         &s,

@@ -179,10 +179,20 @@ pub async fn create(
     State(state): State<AppState>,
     AppJson(req): AppJson<crate::api::CreateRequest>,
 ) -> Result<axum::response::Response, ServerError> {
+    use axum::response::IntoResponse;
+    use futures_util::StreamExt;
     let stream = req.stream.unwrap_or(true);
-    let lines = crate::server::create::create(&state, req).await?;
-    let progress = futures_util::stream::iter(lines.into_iter().map(Ok));
-    Ok(ndjson::progress(stream, progress).await)
+    let mut lines = crate::server::create::create(&state, req).await?;
+    if !stream {
+        // The last line, or the error with its own status.
+        let mut last = None;
+        while let Some(line) = lines.next().await {
+            last = Some(line?);
+        }
+        return Ok(Json(last.unwrap_or_default()).into_response());
+    }
+    let lines = lines.map(|l| l.map_err(|e| e.to_string()));
+    Ok(ndjson::progress(true, lines).await)
 }
 
 /// `POST /api/copy`: 200 with an empty body.
