@@ -68,6 +68,9 @@ pub struct ShowResponse {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub system: String,
     pub details: ModelDetails,
+    /// The model's MESSAGE layers (a conversation every chat starts from).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<super::Message>,
     /// Always present (`{}` at minimum): ollama-python has no default for it.
     pub model_info: Map<String, Value>,
     /// GGUF tensors (`[{name, type, shape}]`); left out for MLX models.

@@ -539,6 +539,16 @@ fn cli_create_from_a_modelfile_then_run_show_cp_rm() {
     );
     assert!(mf.contains("MESSAGE assistant"), "{mf}");
     assert!(mf.contains("PARAMETER num_predict 16"), "{mf}");
+    // /api/show returns the MESSAGE layers as Ollama's `messages`.
+    let shown: Value = g
+        .server
+        .post("/api/show", json!({"model": "brief"}))
+        .json()
+        .unwrap();
+    assert_eq!(
+        shown["messages"],
+        json!([{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi!"}])
+    );
     let (answer, _) = cli(&["run", "brief", "What is 2+2?"]);
     assert!(!answer.trim().is_empty());
     let (out, _) = cli(&["cp", "brief", "brief-copy"]);

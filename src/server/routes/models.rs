@@ -77,6 +77,7 @@ pub async fn show(
             req.system
         },
         details: facts.details(model.format.name()),
+        messages: model.config.messages.clone(),
         model_info,
         capabilities: facts.capabilities,
         tensors: facts.tensors,
