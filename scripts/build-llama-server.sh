@@ -2,6 +2,8 @@
 # Builds llama.cpp's `llama-server` from the llama.cpp source vendored in a pinned llama-cpp-python
 # sdist from PyPI (its sha256 checked), with cmake, into a cache keyed by version, and prints the
 # binary's path. A cached build is reused at once (a cold build takes about 7 minutes on 2 cores).
+# llama.cpp's RPC backend is built in (`llama-server --rpc`), and its `rpc-server` lands beside
+# llama-server in the same bin/ (docs/scale-out.md).
 #
 #   scripts/build-llama-server.sh          # prints /path/to/llama-server
 #   OLLMLX_LLAMA_CACHE=dir scripts/...     # cache location (default ~/.cache/ollmlx/llama-server)
@@ -25,7 +27,8 @@ if grep -qw amx_int8 /proc/cpuinfo 2>/dev/null; then
                "-DCMAKE_CXX_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16")
   cpu_key="$cpu_key-noamx"
 fi
-dest="$cache_root/$SDIST_VERSION-$(uname -s)-$(uname -m)-$cpu_key"
+# "-rpc": the build flags changed (GGML_RPC); an older cached build lacks rpc-server.
+dest="$cache_root/$SDIST_VERSION-rpc-$(uname -s)-$(uname -m)-$cpu_key"
 bin="$dest/bin/llama-server"
 if [[ -x "$bin" ]]; then
   echo "$bin"
@@ -53,14 +56,15 @@ echo "build-llama-server: building llama-server (llama.cpp $LLAMA_CPP_COMMIT); t
 cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
   -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
   -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF \
-  -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=ON ${extra_flags[@]+"${extra_flags[@]}"} >&2
-cmake --build "$work/build" --config Release -j "$(nproc 2>/dev/null || echo 2)" --target llama-server >&2
+  -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=ON -DGGML_RPC=ON ${extra_flags[@]+"${extra_flags[@]}"} >&2
+cmake --build "$work/build" --config Release -j "$(nproc 2>/dev/null || echo 2)" --target llama-server ggml-rpc-server >&2
 
 # Install atomically: a half-copied binary must never look like a cached build.
 mkdir -p "$cache_root"
 stage=$(mktemp -d "$cache_root/.stage-XXXXXX")
 mkdir -p "$stage/bin"
 cp "$work/build/bin/llama-server" "$stage/bin/"
+cp "$work/build/bin/ggml-rpc-server" "$stage/bin/rpc-server"
 printf 'llama-cpp-python %s\nllama.cpp %s\n' "$SDIST_VERSION" "$LLAMA_CPP_COMMIT" > "$stage/VERSION"
 rm -rf "$dest"
 mv "$stage" "$dest"

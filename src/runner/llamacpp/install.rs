@@ -79,7 +79,7 @@ impl LlamaInstall {
     /// Where this source's build for this platform and CPU lives.
     pub fn dest(&self) -> PathBuf {
         self.root.join(format!(
-            "{}-{}-{}-{}",
+            "{}-rpc-{}-{}-{}",
             self.source.version,
             std::env::consts::OS,
             std::env::consts::ARCH,
@@ -188,8 +188,9 @@ impl LlamaInstall {
             Command::new("cmake")
                 .arg("--build")
                 .arg(&build)
-                .args(["--config", "Release", "--target", "llama-server", "-j"])
-                .arg(jobs.to_string()),
+                .args(["--config", "Release", "-j"])
+                .arg(jobs.to_string())
+                .args(["--target", "llama-server", "ggml-rpc-server"]),
             "cmake --build",
         )
         .await?;
@@ -201,6 +202,12 @@ impl LlamaInstall {
             stage.join("bin").join("llama-server"),
         )
         .map_err(|e| format!("the build made no llama-server: {e}"))?;
+        // llama.cpp's RPC worker, for `ollmlx rpc-server` (docs/scale-out.md).
+        std::fs::copy(
+            build.join("bin").join("ggml-rpc-server"),
+            stage.join("bin").join("rpc-server"),
+        )
+        .map_err(|e| format!("the build made no rpc-server: {e}"))?;
         std::fs::write(
             stage.join("VERSION"),
             format!("llama-cpp-python {}\n", self.source.version),
@@ -293,6 +300,8 @@ const CMAKE_FLAGS: &[&str] = &[
     "-DLLAMA_CURL=OFF",
     "-DBUILD_SHARED_LIBS=OFF",
     "-DGGML_NATIVE=ON",
+    // llama.cpp's RPC backend: `llama-server --rpc` and `rpc-server` (docs/scale-out.md).
+    "-DGGML_RPC=ON",
 ];
 
 /// ggml's AMX kernels (picked by -march=native on Xeons with AMX) crash llama-server on small
@@ -371,7 +380,8 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    /// A tiny CMake project laid out as the sdist is, with a `llama-server` target: the far end
+    /// A tiny CMake project laid out as the sdist is, with `llama-server` and `ggml-rpc-server`
+    /// targets: the far end
     /// of the network is stood in for, the install (download, verification, build, atomic move)
     /// is the real one.
     fn stand_in_archive(dir: &Path) -> Vec<u8> {
@@ -379,7 +389,7 @@ mod tests {
         std::fs::create_dir_all(&src).unwrap();
         std::fs::write(
             src.join("CMakeLists.txt"),
-            "cmake_minimum_required(VERSION 3.10)\nproject(standin CXX)\nadd_executable(llama-server main.cpp)\nset_target_properties(llama-server PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)\n",
+            "cmake_minimum_required(VERSION 3.10)\nproject(standin CXX)\nadd_executable(llama-server main.cpp)\nadd_executable(ggml-rpc-server main.cpp)\nset_target_properties(llama-server ggml-rpc-server PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)\n",
         )
         .unwrap();
         std::fs::write(
