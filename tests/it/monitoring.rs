@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
-struct Sample {
+pub(crate) struct Sample {
     name: String,
     labels: BTreeMap<String, String>,
     value: f64,
@@ -159,7 +159,7 @@ fn parse_exposition(text: &str) -> Vec<Sample> {
 }
 
 /// The sum of the samples called `name` whose labels include `labels`.
-fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
     samples
         .iter()
         .filter(|s| s.name == name)
@@ -172,7 +172,7 @@ fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
-fn scrape(s: &TestServer) -> Vec<Sample> {
+pub(crate) fn scrape(s: &TestServer) -> Vec<Sample> {
     let r = s.client().get(format!("{}/metrics", s.url)).send().unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.headers()["content-type"]
