@@ -191,6 +191,7 @@ impl MlxRunner {
                     context_length: s.context_length,
                     backend: s.backend,
                     load: None,
+                    distributed: None,
                 };
             }
             Err(e) => return Err((self, e)),

@@ -191,6 +191,8 @@ pub struct RunnerInfo {
     /// The load-time options the runner was started with. `None`: the runner takes any (MLX
     /// runners size their cache per request), so option changes never force a reload.
     pub load: Option<LoadOptions>,
+    /// Where the model runs when it is split across machines (`None`: here alone).
+    pub distributed: Option<crate::api::Distributed>,
 }
 
 /// Options fixed when a runner starts; a request asking for different ones reloads it (Ollama's
