@@ -3,6 +3,7 @@
 //! (a Python `mlx_lm` process) and the llama.cpp runner (`llama-server`) are interchangeable, and
 //! tests swap in a fake.
 
+pub mod cluster;
 pub mod embedded;
 pub mod endpoint;
 #[cfg(test)]
