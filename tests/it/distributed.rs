@@ -15,8 +15,9 @@ fn chat(s: &TestServer, content: &str) -> String {
                "messages": [{"role": "user", "content": content}],
                "options": {"num_predict": 16, "temperature": 0}}),
     );
-    assert_eq!(r.status(), 200);
+    let status = r.status();
     let v: Value = r.json().unwrap();
+    assert_eq!(status, 200, "{v}");
     assert_eq!(v["eval_count"], 16, "{v}");
     v["message"]["content"].as_str().unwrap().to_owned()
 }
