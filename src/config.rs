@@ -88,6 +88,15 @@ pub struct ServeArgs {
     /// Threads for llama-server when a request sets no `num_thread` (default: llama.cpp's choice).
     #[arg(long, env = env::OLLMLX_LLAMA_THREADS)]
     pub llama_threads: Option<u64>,
+    /// Split MLX models across these machines: IP addresses (this one first) or a host file.
+    #[arg(long, env = env::OLLMLX_MLX_HOSTS, default_value = "")]
+    pub mlx_hosts: String,
+    /// How a split MLX model is split: auto, tensor or pipeline.
+    #[arg(long, env = env::OLLMLX_MLX_SPLIT, default_value = "auto")]
+    pub mlx_split: String,
+    /// The MLX ring backend's first port (one per rank).
+    #[arg(long, env = env::OLLMLX_MLX_RING_PORT)]
+    pub mlx_ring_port: Option<u16>,
     #[arg(long, env = env::PATH, hide = true)]
     pub path: Option<std::ffi::OsString>,
     /// The Hugging Face hub to pull from.
@@ -135,6 +144,8 @@ pub struct Config {
     /// How long a request waits for a runtime install under way.
     pub install_wait: Duration,
     pub llama_threads: Option<u64>,
+    /// `OLLMLX_MLX_HOSTS` and its companions: MLX runners start as distributed jobs.
+    pub mlx_cluster: Option<crate::runner::cluster::MlxCluster>,
     /// `PATH` as it was at start-up, for finding `llama-server`.
     pub search_path: Option<std::ffi::OsString>,
     pub hf_endpoint: String,
@@ -276,6 +287,15 @@ impl Config {
             llama_source: a.llama_source.clone().filter(|u| !u.trim().is_empty()),
             install_wait,
             llama_threads: a.llama_threads.filter(|t| *t > 0),
+            mlx_cluster: crate::runner::cluster::MlxCluster::parse(
+                &a.mlx_hosts,
+                &a.mlx_split,
+                a.mlx_ring_port,
+            )
+            .map_err(|msg| ConfigError::Invalid {
+                var: env::OLLMLX_MLX_HOSTS,
+                msg,
+            })?,
             search_path: a.path.clone(),
             hf_endpoint: a.hf_endpoint.trim_end_matches('/').to_owned(),
             hf_token: Secret(a.hf_token.clone().filter(|t| !t.trim().is_empty())),

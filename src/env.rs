@@ -55,6 +55,15 @@ pub const OLLMLX_LLAMA_SOURCE: &str = "OLLMLX_LLAMA_SOURCE";
 /// How long a request waits for a runtime being installed (the MLX runtime, llama.cpp) before
 /// a 503 (Go duration or seconds; default 15m).
 pub const OLLMLX_INSTALL_WAIT: &str = "OLLMLX_INSTALL_WAIT";
+/// MLX models split across machines: a comma-separated list of IP addresses (this machine
+/// first) or an mlx.launch host file; every MLX runner then starts as a distributed job.
+pub const OLLMLX_MLX_HOSTS: &str = "OLLMLX_MLX_HOSTS";
+/// How such a model is split: `auto` (tensor parallel where mlx_lm can, else pipeline),
+/// `tensor` or `pipeline`.
+pub const OLLMLX_MLX_SPLIT: &str = "OLLMLX_MLX_SPLIT";
+/// The MLX ring backend's first port (one per rank from there; default: a free block when every
+/// rank is local, else mlx.launch's 32323).
+pub const OLLMLX_MLX_RING_PORT: &str = "OLLMLX_MLX_RING_PORT";
 /// Threads for llama-server when a request does not set `num_thread` (default: llama.cpp's own).
 pub const OLLMLX_LLAMA_THREADS: &str = "OLLMLX_LLAMA_THREADS";
 /// Ollama's KV cache type for every runner: `f16` (default), `q8_0` or `q4_0`.

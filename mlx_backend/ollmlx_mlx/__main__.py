@@ -62,13 +62,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=[0, 4, 8],
         help="quantize KV caches past 5000 tokens to 8 or 4 bits (0: off)",
     )
+    p.add_argument(
+        "--distributed",
+        default=None,
+        choices=["ring"],
+        help="one rank of a job started by mlx.launch (ollmlx_mlx.launch): split the model",
+    )
+    p.add_argument(
+        "--split",
+        default="auto",
+        choices=["auto", "tensor", "pipeline"],
+        help="how a distributed model is split (auto: tensor parallel where mlx_lm can)",
+    )
     p.add_argument("--log-level", default="info", choices=list(log.LEVELS))
     return p.parse_args(argv)
+
+
+def rank_of_job(args: argparse.Namespace) -> int:
+    """This process's rank (``MLX_RANK``, set by mlx.launch); 0 when not distributed."""
+    if args.distributed is None:
+        return 0
+    try:
+        return int(os.environ.get("MLX_RANK", "0"))
+    except ValueError:
+        return 0
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     log.configure(args.log_level)
+    if rank_of_job(args) > 0:
+        serve_rank(args)
+        return
     token = os.environ.get("OLLMLX_RUNNER_TOKEN", "")
     if not token:
         log.error("OLLMLX_RUNNER_TOKEN is not set; refusing to start without authentication")
@@ -96,6 +121,8 @@ def main(argv: list[str] | None = None) -> None:
         parallel=args.parallel,
         prefix_cache_bytes=args.prefix_cache_bytes,
         kv_bits=args.kv_bits,
+        distributed_backend=args.distributed,
+        split=args.split,
     )
     server.engine = engine
     log.info("loading model", model=args.model, parallel=engine.parallel)
@@ -108,6 +135,41 @@ def main(argv: list[str] | None = None) -> None:
             log.info("exiting after load failure")
             exit_now(1)
     shut_down(server, engine)
+
+
+def serve_rank(args: argparse.Namespace) -> None:
+    """A rank other than 0: no HTTP and no stdout; its engine follows rank 0's (distributed.py).
+    It ends with the job: when rank 0 shares "stop", on SIGTERM from mlx.launch, or when the
+    launcher that started it is gone."""
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    stop = threading.Event()
+    set_parent_death_signal()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    threading.Thread(target=watch_parent, args=(stop,), name="parent-watch", daemon=True).start()
+    from .engine import Engine
+
+    engine = Engine(
+        args.model,
+        parallel=args.parallel,
+        prefix_cache_bytes=args.prefix_cache_bytes,
+        kv_bits=args.kv_bits,
+        distributed_backend=args.distributed,
+        split=args.split,
+    )
+    log.info("rank started", rank=rank_of_job(args), model=args.model)
+    engine.start()
+    while not stop.wait(0.2):
+        if engine.phase == "error":
+            log.error("rank failed", error=engine.error)
+            exit_now(1)
+        if not engine.alive and engine.phase == "ready":
+            log.info("rank done")
+            exit_now(0)
+    log.info("rank stopping")
+    engine.stop(ENGINE_STOP_S)
+    exit_now(0)
 
 
 def announce(server: RunnerServer) -> None:

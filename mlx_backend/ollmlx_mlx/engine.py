@@ -21,6 +21,10 @@ run at once; the rest wait in FIFO order.
 Prefix cache (``prefix.PrefixCache``, batch lane): every finished or cancelled sequence leaves
 its KV cache behind; a new prompt starts from the longest stored prefix and prefills the rest.
 Cancel: checked every loop turn (one decode step or prefill chunk).
+
+Distributed (``distributed.Mesh``, batch lane only): every rank runs this engine in lockstep; at
+the top of each turn rank 0 shares what arrived (jobs, cancels, replicated calls, stop) and the
+rest of the turn is the same deterministic function of it everywhere (see distributed.py).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import collections
 import concurrent.futures
 import functools
 import gc
+import itertools
 import queue
 import threading
 import time
@@ -42,7 +47,7 @@ import mlx.core as mx
 from mlx_lm import load
 from mlx_lm.generate import generation_stream, wired_limit
 
-from . import constrain, facts, lanes, log, protocol, templates, vlm
+from . import constrain, distributed, facts, lanes, log, protocol, templates, vlm
 from .lanes import BatchLane, Cancelled, Kept, SoloLane
 from .logprobs import LogprobTrail, token_bytes_of
 from .prefix import PrefixCache
@@ -57,11 +62,15 @@ WARMUP_TOKENS = 2
 class Job:
     """One completion request, shared by its HTTP handler and the engine."""
 
-    def __init__(self, req: CompletionRequest):
+    def __init__(self, req: CompletionRequest, events: Any = None):
         self.req = req
         # Items: RequestError (rejected before streaming) or an event dict.
-        self.events: queue.Queue = queue.Queue()
+        self.events: queue.Queue = events if events is not None else queue.Queue()
         self._cancel = threading.Event()
+        # Distributed: the id every rank knows the job by, and the cancel as the engine sees it
+        # (taken at an exchange, so that every rank sees it at the same turn).
+        self.sync_id: int | None = None
+        self.seen_cancel = False
         self.prompt: list[int] = []
         self.matcher: Any = None  # the compiled ``format`` (an llguidance LLMatcher), if any
         self.vision = vlm.VisionInputs()  # pixel values of the prompt's images (vision models)
@@ -70,8 +79,25 @@ class Job:
         self._cancel.set()
 
     @property
-    def cancelled(self) -> bool:
+    def asked_cancel(self) -> bool:
         return self._cancel.is_set()
+
+    @property
+    def cancelled(self) -> bool:
+        if self.sync_id is not None:
+            return self.seen_cancel
+        return self._cancel.is_set()
+
+
+class _Sink:
+    """The event queue of a job on a rank other than 0: nobody reads it."""
+
+    def put(self, _item: Any) -> None:
+        pass
+
+
+# Control calls that change engine state or run the model: every rank runs them, in turn.
+_REPLICATED = frozenset({"embed", "set_prefix_budget"})
 
 
 @dataclass
@@ -153,8 +179,17 @@ class Engine:
         parallel: int = 1,
         prefix_cache_bytes: int | None = None,
         kv_bits: int | None = None,
+        distributed_backend: str | None = None,
+        split: str = "auto",
     ):
         self.model_dir = model_dir
+        # Distributed: joined on the engine thread as the load starts (it waits for every rank).
+        self._backend = distributed_backend
+        self.mesh: distributed.Mesh | None = None
+        self.split = split
+        self.plan: distributed.Plan | None = None
+        self._sync_ids = itertools.count(1)
+        self._halt = False  # distributed: stop, as agreed at an exchange
         self.parallel = max(1, parallel)
         # None: the default budget, sized from memory once the model is loaded; 0: off.
         self._prefix_bytes = prefix_cache_bytes
@@ -232,6 +267,7 @@ class Engine:
                 "decode_tokens": self._batch.tokens if self._batch is not None else 0,
             },
             "prefix_cache": self.prefix.stats(),
+            "distributed": self.plan.describe() if self.plan is not None else None,
             "load_ms": self.load_ms,
             "warmup_ms": self.warmup_ms,
             "requests": {
@@ -272,6 +308,12 @@ class Engine:
         does: a BOS only where the model's tokenizer adds one. Each input is its own forward
         pass (no padding, so a vector never depends on its neighbours in the batch).
         """
+        if self.mesh is not None:  # its all_sums must queue behind the decode steps
+            with mx.stream(distributed.STREAM):
+                return self._embed(req)
+        return self._embed(req)
+
+    def _embed(self, req: protocol.EmbedRequest) -> dict[str, Any]:
         backbone = self._backbone()
         vectors: list[list[float]] = []
         total = 0
@@ -329,7 +371,16 @@ class Engine:
             raise FileNotFoundError(f"model directory not found: {path}")
         # A vision model (mlx-vlm) keeps its processor here; None for text models (mlx_lm).
         self.processor: Any = None
-        if vlm.is_vlm(path):
+        if self._backend is not None:
+            self.mesh = distributed.Mesh(self._backend)
+            if vlm.is_vlm(path):
+                raise ValueError("vision models cannot be split across machines")
+            self.model, self.tokenizer, config, self.plan = distributed.load(
+                str(path), self.mesh, self.split
+            )
+            self.mesh.seed_alike()
+            log.info("model split across ranks", rank=self.mesh.rank, **self.plan.describe())
+        elif vlm.is_vlm(path):
             self.model, self.processor, self.tokenizer, config = vlm.load(str(path))
         else:
             self.model, self.tokenizer, config = load(str(path), lazy=False, return_config=True)
@@ -353,7 +404,9 @@ class Engine:
         self.weights_bytes = facts.weights_nbytes(self.model)
         self.memory_limit = facts.memory_limit()
         group = lanes.KV_GROUP_SIZE
-        if self._kv_bits_asked and self.processor is None:
+        if self._kv_bits_asked and self.mesh is not None:
+            log.warning("KV cache quantization is off", reason="the model is split across ranks")
+        elif self._kv_bits_asked and self.processor is None:
             found = lanes.kv_group_size(self.model)
             if isinstance(found, int):
                 self.kv_bits, group = self._kv_bits_asked, found
@@ -370,9 +423,16 @@ class Engine:
             budget = self._prefix_bytes
             if budget is None:
                 budget = facts.default_prefix_budget(self.memory_limit, self.weights_bytes)
+            if self.mesh is not None:
+                # One budget and one measure (the largest rank's bytes) on every rank, so that
+                # every rank stores and evicts the same entries.
+                budget = self.mesh.share(budget if self.mesh.rank == 0 else None)
+                self.prefix.agree = self.mesh.agree
             self.prefix.set_budget(budget)
         if self.processor is None and self.kv_bits is None and lanes.batchable(self.model):
             self._batch = self._new_batch_lane()
+        elif self.mesh is not None:
+            raise ValueError("this model's caches cannot be batched, which a split model needs")
         else:
             self.lane_kind = "solo"
             self._solo = SoloLane(self.model, self.processor is not None, self.kv_bits, group)
@@ -415,10 +475,18 @@ class Engine:
         # One wired-limit scope for the whole serving life: per-request scopes would interleave
         # and restore the limit while other sequences still run (a no-op on CPU and CUDA).
         with wired_limit(self.model, [generation_stream]):
-            while not self._stopping:
-                self._drain_inbox(block=not self._active and not self._waiting)
-                if self._stopping:
-                    break
+            while True:
+                idle = not self._active and not self._waiting
+                if self.mesh is None:
+                    if self._stopping:
+                        break
+                    self._drain_inbox(block=idle)
+                    if self._stopping:
+                        break
+                else:
+                    self._sync(block=idle)
+                    if self._halt:
+                        break
                 self._drop_cancelled_waiting()
                 for seq in [s for s in self._active if s.job.cancelled]:
                     self._finish(seq, "cancel")
@@ -470,6 +538,66 @@ class Engine:
                 self._run_call(item)
             else:
                 self._admit(item)
+
+    def _sync(self, block: bool) -> None:
+        """Distributed: the turn's exchange. Rank 0 takes its inbox (waiting for something when
+        idle), runs calls that touch neither the model nor shared state itself, and shares the
+        rest; every rank then applies the same news in the same order."""
+        assert self.mesh is not None
+        rank0 = self.mesh.rank == 0
+        jobs: list[Job] = []
+        calls: list[_Call] = []
+        news = None
+        if rank0:
+            stop = self._stopping
+            for item in self._take_inbox(block):
+                if item is _STOP:
+                    stop = True
+                elif isinstance(item, _Call):
+                    if getattr(item.fn, "__name__", "") in _REPLICATED:
+                        calls.append(item)
+                    else:
+                        self._run_call(item)
+                else:
+                    jobs.append(item)
+            cancels = [
+                j.sync_id for j in self._known_jobs() if j.asked_cancel and not j.seen_cancel
+            ]
+            if jobs or calls or cancels or stop:
+                news = {
+                    "jobs": [j.req for j in jobs],
+                    "calls": [(c.fn.__name__, c.args) for c in calls],
+                    "cancel": cancels,
+                    "stop": stop,
+                }
+        news = self.mesh.share(news)
+        if news is None:
+            return
+        known = {j.sync_id: j for j in self._known_jobs()}
+        for sid in news["cancel"]:
+            if sid in known:
+                known[sid].seen_cancel = True
+        for i, req in enumerate(news["jobs"]):
+            job = jobs[i] if rank0 else Job(req, events=_Sink())
+            job.sync_id = next(self._sync_ids)
+            self._admit(job)
+        for i, (name, args) in enumerate(news["calls"]):
+            c = calls[i] if rank0 else _Call(getattr(self, name), args)
+            c.fn = getattr(self, name)
+            self._run_call(c)
+        if news["stop"]:
+            self._halt = self._stopping = True
+
+    def _take_inbox(self, block: bool) -> list[Any]:
+        items = []
+        while True:
+            try:
+                items.append(self._inbox.get(block=block and not items))
+            except queue.Empty:
+                return items
+
+    def _known_jobs(self) -> list[Job]:
+        return [s.job for s in self._active] + list(self._waiting)
 
     def _run_call(self, c: _Call) -> None:
         try:
@@ -758,6 +886,8 @@ class Engine:
     def _fail_batch(self, exc: Exception) -> None:
         """A batched step raised: every batch sequence fails and a fresh batch starts (the old
         one's state is unknown)."""
+        if self.mesh is not None:
+            raise exc  # a lost rank, most likely: the whole job must end (distributed.py)
         message = f"generation failed: {type(exc).__name__}: {exc}"
         log.error("batched step failed", error=message)
         for seq in [s for s in self._active if s.uid is not None]:

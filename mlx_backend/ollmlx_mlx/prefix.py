@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +83,9 @@ class PrefixCache:
         self.hits = 0
         self.misses = 0
         self.reused_tokens = 0
+        # Distributed: agrees a size over the ranks (their largest), so that every rank stores
+        # and evicts alike; called at the same point of every insert on every rank.
+        self.agree: Callable[[int], int] | None = None
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -135,13 +139,15 @@ class PrefixCache:
 
     def insert(self, tokens: list[int], cache: list[Any]) -> None:
         """Store ``cache``, which holds exactly ``tokens``. The cache must not be written again."""
-        if not self.budget or not tokens or not cache:
+        if not self.budget or not tokens:
             return
-        held = cache_tokens(cache)
-        if held is not None and held != len(tokens):
+        held = cache_tokens(cache) if cache else None
+        fits = bool(cache) and (held is None or held == len(tokens))
+        if not fits:
             log.debug("prefix cache: size mismatch; not stored", tokens=len(tokens), held=held)
-            return
-        nbytes = cache_nbytes(cache)
+        nbytes = cache_nbytes(cache) if fits else self.budget + 1
+        if self.agree is not None:
+            nbytes = self.agree(nbytes)
         if nbytes > self.budget:
             return
         key = np.asarray(tokens, dtype=np.int64)

@@ -51,11 +51,16 @@ class Runner:
         token: str | None = None,
         parallel: int = 1,
         args: tuple[str, ...] = (),
+        launch: tuple[str, ...] | None = None,
     ):
         self.token = token or secrets.token_hex(16)
         env = dict(os.environ, OLLMLX_RUNNER_TOKEN=self.token, PYTHONUNBUFFERED="1")
         cmd = [sys.executable, "-m", "ollmlx_mlx", "--model", str(model), "--port", "0"]
         cmd += ["--parallel", str(parallel), *args]
+        if launch is not None:
+            # A distributed job, as the daemon starts it: the launcher leads its own process
+            # group (it ends that group when its stdin closes).
+            cmd = [sys.executable, "-m", "ollmlx_mlx.launch", *launch, "--", *cmd]
         # stderr goes to a file (an undrained pipe could fill up and block the runner); stdin
         # stays an open pipe, as the daemon holds it: closing it is the parent-gone signal.
         log_fd, self.log_path = tempfile.mkstemp(prefix="runner-", suffix=".log")
@@ -67,6 +72,7 @@ class Runner:
             stdout=subprocess.PIPE,
             stderr=log_fd,
             text=True,
+            process_group=0 if launch is not None else None,
         )
         os.close(log_fd)
         line = self.proc.stdout.readline()

@@ -79,6 +79,23 @@ pub struct ShowResponse {
     #[serde(default)]
     pub capabilities: Vec<String>,
     pub modified_at: String,
+    /// How the model would be split across machines under this server's configuration
+    /// (ollmlx's own field; absent when it runs on this machine alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distributed: Option<Distributed>,
+}
+
+/// How a model split across machines is placed (`/api/ps`, `/api/show`): ollmlx's own field,
+/// which Ollama's clients ignore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Distributed {
+    /// `mlx-ring` (MLX ranks over TCP, started by `mlx.launch`) or `llama-rpc` (llama.cpp's
+    /// RPC backend).
+    pub backend: String,
+    /// `tensor` or `pipeline` (MLX), `layers` (llama.cpp spreads whole layers over devices).
+    pub split: String,
+    /// The machines the model is split over, this one first.
+    pub hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -100,6 +117,9 @@ pub struct ProcessModel {
     pub expires_at: String,
     pub size_vram: u64,
     pub context_length: u64,
+    /// How the running model is split across machines (absent: on this machine alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distributed: Option<Distributed>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

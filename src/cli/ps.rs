@@ -85,6 +85,7 @@ mod tests {
             expires_at: expires.into(),
             size_vram: vram,
             context_length: 4096,
+            distributed: None,
         };
         let ps = ProcessResponse {
             models: vec![

@@ -33,6 +33,7 @@ impl FakeRunner {
                 context_length: Some(2048),
                 backend: "cpu".into(),
                 load: None,
+                distributed: None,
             },
             ..Default::default()
         }

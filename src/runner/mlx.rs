@@ -30,6 +30,8 @@ pub struct MlxFactory {
     pub kv_bits: u8,
     /// How long a load waits for the managed runtime's install (`OLLMLX_INSTALL_WAIT`).
     pub install_wait: Duration,
+    /// `OLLMLX_MLX_HOSTS`: every runner starts as a distributed job over these machines.
+    pub cluster: Option<super::cluster::MlxCluster>,
 }
 
 #[async_trait::async_trait]
@@ -49,6 +51,14 @@ impl RunnerFactory for MlxFactory {
         let token = hex::encode(rand::random::<[u8; 32]>());
         let label = spec.model.name.display_shortest();
         let mut cmd = Command::new(&python);
+        if let Some(cluster) = &self.cluster {
+            // mlx.launch (through ollmlx_mlx.launch, which ends the job with the daemon)
+            // starts this same command line once per host; rank 0 is the runner we talk to.
+            cmd.args(["-m", "ollmlx_mlx.launch"])
+                .args(cluster.launch_args(&code))
+                .arg("--")
+                .arg(&python);
+        }
         cmd.arg("-m")
             .arg("ollmlx_mlx")
             .arg("--model")
@@ -67,6 +77,9 @@ impl RunnerFactory for MlxFactory {
             .env("MLX_PTX_CACHE_DIR", self.home.join("cache").join("mlx-ptx"));
         if let Some(bytes) = spec.prefix_cache_bytes.or(self.prefix_cache_bytes) {
             cmd.args(["--prefix-cache-bytes", &bytes.to_string()]);
+        }
+        if let Some(cluster) = &self.cluster {
+            cmd.args(["--distributed", "ring", "--split", cluster.split.as_str()]);
         }
         tracing::info!(model = %label, python = %python.display(), "starting MLX runner");
         let (process, stdout) = ChildProcess::spawn(cmd, &label).map_err(|e| {
@@ -191,6 +204,7 @@ impl MlxRunner {
                     context_length: s.context_length,
                     backend: s.backend,
                     load: None,
+                    distributed: s.distributed,
                 };
             }
             Err(e) => return Err((self, e)),

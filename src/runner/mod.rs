@@ -3,6 +3,7 @@
 //! (a Python `mlx_lm` process) and the llama.cpp runner (`llama-server`) are interchangeable, and
 //! tests swap in a fake.
 
+pub mod cluster;
 pub mod embedded;
 pub mod endpoint;
 #[cfg(test)]
@@ -191,6 +192,8 @@ pub struct RunnerInfo {
     /// The load-time options the runner was started with. `None`: the runner takes any (MLX
     /// runners size their cache per request), so option changes never force a reload.
     pub load: Option<LoadOptions>,
+    /// Where the model runs when it is split across machines (`None`: here alone).
+    pub distributed: Option<crate::api::Distributed>,
 }
 
 /// Options fixed when a runner starts; a request asking for different ones reloads it (Ollama's

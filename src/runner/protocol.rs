@@ -38,6 +38,9 @@ pub struct Status {
     /// Absent from runners that keep no prefix cache.
     #[serde(default)]
     pub prefix_cache: Option<PrefixCacheStats>,
+    /// How the model is split across machines (distributed runners only).
+    #[serde(default)]
+    pub distributed: Option<crate::api::Distributed>,
 }
 
 /// `/v1/status` `prefix_cache`: the cache's size and its lookups since the runner started.

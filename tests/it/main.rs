@@ -4,6 +4,7 @@
 mod agent;
 mod cli;
 mod context;
+mod distributed;
 mod gguf;
 mod hardening;
 mod harmony;

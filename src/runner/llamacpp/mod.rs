@@ -313,6 +313,7 @@ impl LlamaFactory {
                 "cpu".into()
             },
             load: Some(spec.options.clone()),
+            distributed: None,
         };
         Ok(Launched::Ready(Box::new(LlamaRunner {
             process,

@@ -82,6 +82,7 @@ pub async fn show(
         capabilities: facts.capabilities,
         tensors: facts.tensors,
         modified_at: time::local(model.modified),
+        distributed: None,
     }))
 }
 

@@ -30,6 +30,7 @@ pub async fn ps(State(state): State<AppState>) -> Json<ProcessResponse> {
             let name = l.model.name.display_shortest();
             // MLX on Metal or CUDA keeps the weights in GPU-visible memory; the CPU backend does not.
             let on_gpu = matches!(l.backend.as_str(), "metal" | "cuda" | "gpu");
+            let distributed = l.runner.info().distributed.clone();
             ProcessModel {
                 model: name.clone(),
                 name,
@@ -39,6 +40,7 @@ pub async fn ps(State(state): State<AppState>) -> Json<ProcessResponse> {
                 expires_at: time::local(l.expires_at),
                 size_vram: if on_gpu { size } else { 0 },
                 context_length: l.context_length.map_or(default_ctx, |c| c.min(default_ctx)),
+                distributed,
             }
         })
         .collect();

@@ -1,0 +1,201 @@
+"""One model across two ranks on loopback: mlx.launch (ring backend) starting two runners that
+split tiny-llama tensor-parallel, as the daemon starts them with ``OLLMLX_MLX_HOSTS``.
+
+Greedy output must equal the single-process runner's, token for token, alone, in a batch, and
+from the prefix cache; a cancel must leave the job serving; a rank killed with SIGKILL must fail
+the request in flight with a clear error and end the job (never hang); models mlx_lm cannot
+split this way get a clear load error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import Runner, chat, done_of, snapshot, text_of
+
+PROMPTS = ["hello there", "the quick brown fox", "one two three four five"]
+
+
+def free_port_block(n: int = 2) -> int:
+    """A port p with p .. p+n-1 free (the ring backend listens on one port per rank)."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            p = s.getsockname()[1]
+        if p + n > 65535:
+            continue
+        try:
+            for i in range(1, n):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p + i))
+            return p
+        except OSError:
+            continue
+    raise RuntimeError("no free port block")
+
+
+def launch_args() -> tuple[str, ...]:
+    return (
+        "--backend",
+        "ring",
+        "--hosts",
+        "127.0.0.1",
+        "-n",
+        "2",
+        "--starting-port",
+        str(free_port_block()),
+    )
+
+
+def start(model: Path, *args: str) -> Runner:
+    return Runner(model, parallel=2, args=("--distributed", "ring", *args), launch=launch_args())
+
+
+@pytest.fixture(scope="module")
+def split(models: Path) -> Iterator[Runner]:
+    r = start(snapshot("tiny-llama"))
+    try:
+        r.wait_ready(timeout=180)
+        yield r
+    finally:
+        r.stop()
+
+
+def ranks_of(r: Runner) -> dict[int, int]:
+    """The job's processes by rank: every process in the launcher's group with MLX_RANK set."""
+    found = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(d.name)) != r.proc.pid:
+                continue
+            env = (d / "environ").read_bytes().split(b"\0")
+        except (OSError, ProcessLookupError):
+            continue
+        for item in env:
+            if item.startswith(b"MLX_RANK="):
+                found[int(item.split(b"=", 1)[1])] = int(d.name)
+    return found
+
+
+def test_greedy_output_is_the_single_process_output(runner: Runner, split: Runner) -> None:
+    for prompt in PROMPTS:
+        body = chat(prompt, num_predict=24)
+        body["return_context"] = True
+        one, two = runner.complete(body), split.complete(body)
+        assert text_of(two) == text_of(one), prompt
+        assert done_of(two)["context"] == done_of(one)["context"]
+        assert done_of(two)["eval_count"] == done_of(one)["eval_count"] == 24
+
+
+def test_reports_how_the_model_is_split(split: Runner) -> None:
+    d = split.status()["distributed"]
+    assert d == {"backend": "mlx-ring", "split": "tensor", "hosts": ["127.0.0.1", "127.0.0.1"]}
+
+
+def test_concurrent_streams_and_prefix_cache_match_single_process(
+    runner: Runner, split: Runner
+) -> None:
+    bodies = [chat(p, num_predict=16) for p in PROMPTS]
+    want = [text_of(runner.complete(b)) for b in bodies]
+    got: list[str | None] = [None] * len(bodies)
+
+    def one(i: int) -> None:
+        got[i] = text_of(split.complete(bodies[i]))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(bodies))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert got == want
+
+    # Turn 2 of a chat: served from the prefix cache on every rank, same tokens as one process.
+    first = chat("tell me a story", num_predict=12)
+    reply = text_of(split.complete(first))
+    turn2 = chat("tell me a story", num_predict=12)
+    turn2["messages"] += [
+        {"role": "assistant", "content": reply},
+        {"role": "user", "content": "and then?"},
+    ]
+    done = done_of(events := split.complete(turn2))
+    assert done["cached_tokens"] > 0, done
+    assert text_of(events) == text_of(runner.complete(turn2))
+
+
+def test_cancel_leaves_the_job_serving(runner: Runner, split: Runner) -> None:
+    conn = split.connect()
+    body = chat("count forever", num_predict=100000)
+    conn.request("POST", "/v1/completion", body=json.dumps(body), headers=split.headers())
+    resp = conn.getresponse()
+    assert resp.status == 200
+    resp.readline()  # start
+    resp.readline()  # a first chunk: the sequence runs on both ranks
+    conn.close()  # the client goes away
+    deadline = time.monotonic() + 60
+    while split.status()["requests"]["cancelled"] < 1:
+        assert time.monotonic() < deadline, "the cancel never reached the engine"
+        time.sleep(0.1)
+    body = chat(PROMPTS[0], num_predict=8)
+    assert text_of(split.complete(body)) == text_of(runner.complete(body))
+
+
+def test_a_killed_rank_fails_the_request_and_ends_the_job(models: Path) -> None:
+    r = start(snapshot("tiny-llama"))
+    try:
+        r.wait_ready(timeout=180)
+        ranks = ranks_of(r)
+        assert set(ranks) == {0, 1}, ranks
+        conn = r.connect()
+        conn.request(
+            "POST",
+            "/v1/completion",
+            body=json.dumps(chat("go on and on", num_predict=100000)),
+            headers=r.headers(),
+        )
+        resp = conn.getresponse()
+        assert resp.status == 200
+        resp.readline()
+        resp.readline()
+        os.kill(ranks[1], signal.SIGKILL)
+        # The stream ends with an error event (or the connection with the process): no hang.
+        last = None
+        for line in resp:
+            if line.strip():
+                last = json.loads(line)
+        conn.close()
+        if last is not None and last["event"] != "chunk":
+            assert last["event"] == "error", last
+            assert "peer" in last["error"] or "rank" in last["error"], last
+        # The whole job ends (mlx.launch ends rank 0 when rank 1 dies).
+        r.proc.wait(60)
+        assert not ranks_of(r), "a rank outlived the job"
+    finally:
+        r.stop()
+
+
+def test_models_that_cannot_be_split_so_get_a_clear_error(models: Path) -> None:
+    # mlx_lm 0.32's Llama shards tensor-parallel only.
+    r = start(snapshot("tiny-llama"), "--split", "pipeline")
+    try:
+        with pytest.raises(
+            RuntimeError, match=r"cannot split llama models .*\(pipeline parallel\)"
+        ):
+            r.wait_ready(timeout=180)
+    finally:
+        r.stop()
+    r = start(snapshot("tiny-vlm"))
+    try:
+        with pytest.raises(RuntimeError, match="vision models cannot be split"):
+            r.wait_ready(timeout=180)
+    finally:
+        r.stop()
