@@ -145,7 +145,7 @@ pub struct Config {
     pub install_wait: Duration,
     pub llama_threads: Option<u64>,
     /// `OLLMLX_MLX_HOSTS` and its companions: MLX runners start as distributed jobs.
-    pub mlx_cluster: Option<crate::runner::cluster::MlxCluster>,
+    pub mlx_clusters: crate::runner::cluster::MlxClusters,
     /// `PATH` as it was at start-up, for finding `llama-server`.
     pub search_path: Option<std::ffi::OsString>,
     pub hf_endpoint: String,
@@ -287,7 +287,7 @@ impl Config {
             llama_source: a.llama_source.clone().filter(|u| !u.trim().is_empty()),
             install_wait,
             llama_threads: a.llama_threads.filter(|t| *t > 0),
-            mlx_cluster: crate::runner::cluster::MlxCluster::parse(
+            mlx_clusters: crate::runner::cluster::MlxClusters::parse(
                 &a.mlx_hosts,
                 &a.mlx_split,
                 a.mlx_ring_port,

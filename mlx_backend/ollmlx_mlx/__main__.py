@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 # After a load failure the process stays up this long so the daemon can read the error from
 # /v1/health (it polls every 250 ms) before the exit.
 ERROR_LINGER_S = 2.0
+# After a split model's engine failed while serving (a lost rank): time for the handlers to send
+# the requests in flight their error events before the whole job is ended.
+CRASH_LINGER_S = 0.5
 # Upper bounds for an orderly shutdown; past them the process exits anyway.
 ENGINE_STOP_S = 10.0
 STREAM_DRAIN_S = 3.0
@@ -130,6 +133,15 @@ def main(argv: list[str] | None = None) -> None:
 
     # Event.wait with a timeout keeps the main thread responsive to signals.
     while not stop.wait(0.2):
+        if engine.phase == "error" and engine.crashed and args.distributed:
+            # A lost rank: end the whole job now (the launcher and every local rank share this
+            # process group), so the daemon sees its runner gone at once and starts a new job
+            # for the next request, instead of sending it here while mlx.launch winds down.
+            time.sleep(CRASH_LINGER_S)
+            log.error("ending the distributed job", error=engine.error)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            os.killpg(os.getpgrp(), signal.SIGTERM)
+            exit_now(1)
         if engine.phase == "error":
             time.sleep(ERROR_LINGER_S)
             log.info("exiting after load failure")

@@ -204,6 +204,7 @@ class Engine:
         # GIL, which is all /v1/health and /v1/status need.
         self.phase = "load"  # load -> warmup -> ready | error
         self.error: str | None = None
+        self.crashed = False  # the engine failed while serving (not while loading)
         self.facts: dict[str, Any] = {}
         self.load_ms = 0
         self.warmup_ms = 0
@@ -358,6 +359,7 @@ class Engine:
             self._serve()
         except Exception as exc:  # noqa: BLE001 - reported through /v1/health, then exit 1
             self.error = f"engine loop crashed: {type(exc).__name__}: {exc}"
+            self.crashed = True
             self.phase = "error"
             log.error("engine loop crashed", error=self.error, trace=traceback.format_exc())
             self._fail_all(self.error)

@@ -2,7 +2,15 @@
 //! distributed job of MLX's own `mlx.launch` (ring backend over TCP). Rank 0 runs here and is the
 //! runner the daemon talks to; the other ranks run where the list says (mlx.launch reaches them
 //! over ssh). docs/scale-out.md says how to set up the machines.
+//!
+//! The variable holds rules separated by `;`: one without a model name is the default for every
+//! MLX model, `MODEL=HOSTS` overrides it for one model (`MODEL=local` keeps that model here):
+//!
+//! ```text
+//! OLLMLX_MLX_HOSTS="10.0.0.1,10.0.0.2; mlx-community/Qwen3-0.6B-4bit=local"
+//! ```
 
+use crate::store::name::ModelName;
 use std::ffi::OsString;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -53,6 +61,64 @@ pub struct MlxCluster {
     /// The ring's first port (one per rank from there); `None`: a free block found at each
     /// start when every rank is on this machine, else mlx.launch's 32323.
     pub ring_port: Option<u16>,
+}
+
+/// `OLLMLX_MLX_HOSTS`'s rules: the default job and per-model overrides.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MlxClusters {
+    pub default: Option<MlxCluster>,
+    /// In the variable's order; the first rule naming a model wins. `None`: run it here.
+    pub models: Vec<(ModelRule, Option<MlxCluster>)>,
+}
+
+/// The model a rule names; without a tag it covers every tag of the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelRule {
+    name: ModelName,
+    any_tag: bool,
+}
+
+impl ModelRule {
+    fn covers(&self, name: &ModelName) -> bool {
+        self.name.namespace.eq_ignore_ascii_case(&name.namespace)
+            && self.name.model.eq_ignore_ascii_case(&name.model)
+            && (self.any_tag || self.name.tag.eq_ignore_ascii_case(&name.tag))
+    }
+}
+
+impl MlxClusters {
+    pub fn parse(value: &str, split: &str, ring_port: Option<u16>) -> Result<MlxClusters, String> {
+        let mut out = MlxClusters::default();
+        for rule in value.split(';').map(str::trim).filter(|r| !r.is_empty()) {
+            let Some((model, hosts)) = rule.split_once('=') else {
+                if out.default.is_some() {
+                    return Err("more than one default host list (give the others a MODEL=)".into());
+                }
+                out.default = MlxCluster::parse(rule, split, ring_port)?;
+                continue;
+            };
+            let model = model.trim();
+            let name =
+                ModelName::parse(model).map_err(|_| format!("{model:?} is not a model name"))?;
+            let any_tag = !model.rsplit('/').next().unwrap_or(model).contains(':');
+            let cluster = match hosts.trim() {
+                "local" | "none" => None,
+                hosts => Some(MlxCluster::parse(hosts, split, ring_port)?.ok_or_else(|| {
+                    format!("{model}: no hosts (write {model}=local to keep it here)")
+                })?),
+            };
+            out.models.push((ModelRule { name, any_tag }, cluster));
+        }
+        Ok(out)
+    }
+
+    /// The job `model` starts as, if any.
+    pub fn for_model(&self, model: &ModelName) -> Option<&MlxCluster> {
+        match self.models.iter().find(|(rule, _)| rule.covers(model)) {
+            Some((_, cluster)) => cluster.as_ref(),
+            None => self.default.as_ref(),
+        }
+    }
 }
 
 /// mlx.launch's default first ring port.
@@ -108,10 +174,35 @@ impl MlxCluster {
         matches!(&self.hosts, Hosts::List(l) if l.iter().all(|h| h.is_loopback()))
     }
 
-    fn ranks(&self) -> usize {
+    /// How many ranks the job has (a host file's `hosts`; 0 when it cannot be read).
+    pub fn ranks(&self) -> usize {
         match &self.hosts {
             Hosts::List(l) => l.len(),
-            Hosts::File(_) => 0,
+            Hosts::File(p) => std::fs::read(p)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| v["hosts"].as_array().map(Vec::len))
+                .unwrap_or(0),
+        }
+    }
+
+    /// The machines, as `/api/show` and `/api/ps` name them: the addresses, or a host file's
+    /// ssh names.
+    pub fn host_labels(&self) -> Vec<String> {
+        match &self.hosts {
+            Hosts::List(l) => l.iter().map(|h| h.to_string()).collect(),
+            Hosts::File(p) => std::fs::read(p)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| {
+                    v["hosts"].as_array().map(|hosts| {
+                        hosts
+                            .iter()
+                            .map(|h| h["ssh"].as_str().unwrap_or("?").to_owned())
+                            .collect()
+                    })
+                })
+                .unwrap_or_default(),
         }
     }
 
@@ -213,7 +304,55 @@ mod tests {
         let c = MlxCluster::parse(file.to_str().unwrap(), "pipeline", None)
             .unwrap()
             .unwrap();
-        assert_eq!(c.hosts, Hosts::File(file));
+        assert_eq!(c.hosts, Hosts::File(file.clone()));
         assert_eq!(c.split, Split::Pipeline);
+        assert_eq!(c.ranks(), 0);
+        std::fs::write(
+            &file,
+            r#"{"hosts": [{"ssh": "studio", "ips": ["10.0.0.1"]}, {"ssh": "mini", "ips": ["10.0.0.2"]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(c.ranks(), 2);
+        assert_eq!(c.host_labels(), ["studio", "mini"]);
+    }
+
+    #[test]
+    fn rules_give_a_default_and_per_model_overrides() {
+        let name = |s: &str| ModelName::parse(s).unwrap();
+        let c = MlxClusters::parse(
+            "10.0.0.1,10.0.0.2; mlx-community/small=local; org/big:8bit=10.0.0.1,10.0.0.3,10.0.0.4",
+            "auto",
+            None,
+        )
+        .unwrap();
+        let hosts = |m: &str| c.for_model(&name(m)).map(MlxCluster::host_labels);
+        assert_eq!(
+            hosts("org/other"),
+            Some(vec!["10.0.0.1".into(), "10.0.0.2".into()])
+        );
+        assert_eq!(hosts("mlx-community/small"), None);
+        assert_eq!(hosts("MLX-Community/Small:4bit"), None, "any tag, any case");
+        assert_eq!(hosts("org/big:8bit").unwrap().len(), 3);
+        assert_eq!(
+            hosts("org/big:4bit").unwrap().len(),
+            2,
+            "another tag: the default"
+        );
+        // Only overrides: other models stay here.
+        let only = MlxClusters::parse("org/big=10.0.0.1,10.0.0.2", "auto", None).unwrap();
+        assert!(only.for_model(&name("org/other")).is_none());
+        assert!(only.for_model(&name("org/big")).is_some());
+        assert_eq!(
+            MlxClusters::parse("", "auto", None).unwrap(),
+            MlxClusters::default()
+        );
+        for bad in [
+            "10.0.0.1,10.0.0.2; 10.0.0.3,10.0.0.4",
+            "org/big=",
+            "bad name!=10.0.0.1,10.0.0.2",
+            "org/big=mini,studio",
+        ] {
+            assert!(MlxClusters::parse(bad, "auto", None).is_err(), "{bad}");
+        }
     }
 }

@@ -30,8 +30,8 @@ pub struct MlxFactory {
     pub kv_bits: u8,
     /// How long a load waits for the managed runtime's install (`OLLMLX_INSTALL_WAIT`).
     pub install_wait: Duration,
-    /// `OLLMLX_MLX_HOSTS`: every runner starts as a distributed job over these machines.
-    pub cluster: Option<super::cluster::MlxCluster>,
+    /// `OLLMLX_MLX_HOSTS`: which runners start as distributed jobs, over which machines.
+    pub clusters: super::cluster::MlxClusters,
 }
 
 #[async_trait::async_trait]
@@ -50,8 +50,9 @@ impl RunnerFactory for MlxFactory {
             .map_err(|e| RunnerError::Spawn(format!("cannot unpack the MLX runner: {e}")))?;
         let token = hex::encode(rand::random::<[u8; 32]>());
         let label = spec.model.name.display_shortest();
+        let cluster = self.clusters.for_model(&spec.model.name);
         let mut cmd = Command::new(&python);
-        if let Some(cluster) = &self.cluster {
+        if let Some(cluster) = cluster {
             // mlx.launch (through ollmlx_mlx.launch, which ends the job with the daemon)
             // starts this same command line once per host; rank 0 is the runner we talk to.
             cmd.args(["-m", "ollmlx_mlx.launch"])
@@ -78,7 +79,7 @@ impl RunnerFactory for MlxFactory {
         if let Some(bytes) = spec.prefix_cache_bytes.or(self.prefix_cache_bytes) {
             cmd.args(["--prefix-cache-bytes", &bytes.to_string()]);
         }
-        if let Some(cluster) = &self.cluster {
+        if let Some(cluster) = cluster {
             cmd.args(["--distributed", "ring", "--split", cluster.split.as_str()]);
         }
         tracing::info!(model = %label, python = %python.display(), "starting MLX runner");

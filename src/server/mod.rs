@@ -110,7 +110,7 @@ pub fn state(config: Config, shutdown: CancellationToken) -> AppState {
         prefix_cache_bytes: config.prefix_cache_bytes,
         kv_bits: config.kv_cache_type.mlx_bits(),
         install_wait: config.install_wait,
-        cluster: config.mlx_cluster.clone(),
+        clusters: config.mlx_clusters.clone(),
     });
     let gguf = Arc::new(LlamaFactory {
         binary: config.llama_server.clone(),

@@ -48,9 +48,17 @@ fn a_model_split_over_two_ranks_answers_as_one_process_and_survives_a_lost_rank(
     let want: Vec<String> = prompts.iter().map(|p| chat(&one, p)).collect();
     drop(one);
 
-    let Some(s) = server(&[("OLLMLX_MLX_HOSTS", "127.0.0.1,127.0.0.1")]) else {
+    // Every MLX model split over two ranks, but one model kept here (a per-model rule).
+    let hosts = format!("127.0.0.1,127.0.0.1; {TINY_EOS}=local");
+    let Some(s) = server(&[("OLLMLX_MLX_HOSTS", &hosts)]) else {
         return;
     };
+    let show = |m: &str| -> Value { s.post("/api/show", json!({"model": m})).json().unwrap() };
+    assert_eq!(
+        show(TINY)["distributed"],
+        json!({"backend": "mlx-ring", "split": "auto", "hosts": ["127.0.0.1", "127.0.0.1"]})
+    );
+    assert!(show(TINY_EOS).get("distributed").is_none());
     let got: Vec<String> = prompts.iter().map(|p| chat(&s, p)).collect();
     assert_eq!(got, want, "greedy output of the split model");
 
@@ -60,6 +68,22 @@ fn a_model_split_over_two_ranks_answers_as_one_process_and_survives_a_lost_rank(
         json!({"backend": "mlx-ring", "split": "tensor", "hosts": ["127.0.0.1", "127.0.0.1"]}),
         "{ps}"
     );
+    // The model kept here runs in one process beside it.
+    let r = s.post(
+        "/api/generate",
+        json!({"model": TINY_EOS, "prompt": "hi", "stream": false, "options": {"num_predict": 2}}),
+    );
+    assert_eq!(r.status(), 200);
+    let ps = s.get("/api/ps");
+    let models = ps["models"].as_array().unwrap();
+    assert_eq!(models.len(), 2, "{ps}");
+    for m in models {
+        assert_eq!(
+            m.get("distributed").is_some(),
+            m["name"] == format!("{TINY}:latest"),
+            "{ps}"
+        );
+    }
     let r = ranks(&s);
     assert_eq!(
         r.iter().map(|(rank, _)| *rank).collect::<Vec<_>>(),
@@ -93,12 +117,28 @@ fn a_model_split_over_two_ranks_answers_as_one_process_and_survives_a_lost_rank(
         last.get("error").is_some(),
         "the stream ended without an error: {last}"
     );
-    // Every rank of the old job is gone, and the next request starts the job again.
+    // Every rank of the old job is gone, the daemon saw its runner (the job's launcher) end,
+    // and the next request starts the job again.
     for (_, pid) in &r {
         assert!(
             wait_gone(*pid, Duration::from_secs(60)),
             "rank {pid} lived on"
         );
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let listed = |s: &TestServer| {
+        s.get("/api/ps")["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == format!("{TINY}:latest"))
+    };
+    while listed(&s) {
+        assert!(
+            Instant::now() < deadline,
+            "the daemon never saw the job end"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(chat(&s, prompts[0]), want[0]);
     assert_eq!(ranks(&s).len(), 2);

@@ -81,9 +81,25 @@ pub async fn show(
         model_info,
         capabilities: facts.capabilities,
         tensors: facts.tensors,
+        distributed: distributed_plan(&state, &model),
         modified_at: time::local(model.modified),
-        distributed: None,
     }))
+}
+
+/// How `model` is (or would be) split across machines under this configuration.
+fn distributed_plan(state: &AppState, model: &LocalModel) -> Option<crate::api::Distributed> {
+    match model.format {
+        crate::store::format::Format::Mlx(_) => {
+            let cluster = state.config.mlx_clusters.for_model(&model.name)?;
+            Some(crate::api::Distributed {
+                backend: "mlx-ring".into(),
+                // `auto` is settled by the runner at load (`/api/ps` shows the outcome).
+                split: cluster.split.as_str().into(),
+                hosts: cluster.host_labels(),
+            })
+        }
+        crate::store::format::Format::Gguf(_) => None,
+    }
 }
 
 /// One parameter a line: the key padded to 30 columns, then the value (strings Go-quoted).
