@@ -94,6 +94,8 @@ def rank_of_job(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     log.configure(args.log_level)
+    if args.distributed is not None:
+        die_with_launcher()
     if rank_of_job(args) > 0:
         serve_rank(args)
         return
@@ -149,6 +151,28 @@ def main(argv: list[str] | None = None) -> None:
     shut_down(server, engine)
 
 
+def die_with_launcher() -> None:
+    """A rank of a split model must never outlive its job, and a rank blocked inside one of
+    MLX's collectives (its ring waits forever on some peer losses, measured) may never get to
+    run a signal handler or a watch thread. So a forked watchdog process, made before MLX starts
+    any thread, waits for the launcher to go (our stdin is its pipe: EOF) and SIGKILLs us; it
+    leaves quietly when we exit first."""
+    me = os.getpid()
+    if os.fork() != 0:
+        return
+    try:
+        import select
+
+        while os.getppid() == me:
+            ready, _, _ = select.select([0], [], [], 1.0)
+            if ready and not os.read(0, 4096):
+                os.kill(me, signal.SIGKILL)
+                break
+    except (OSError, ValueError):
+        pass
+    os._exit(0)
+
+
 def serve_rank(args: argparse.Namespace) -> None:
     """A rank other than 0: no HTTP and no stdout; its engine follows rank 0's (distributed.py).
     It ends with the job: when rank 0 shares "stop", on SIGTERM from mlx.launch, or when the
@@ -179,9 +203,11 @@ def serve_rank(args: argparse.Namespace) -> None:
         if not engine.alive and engine.phase == "ready":
             log.info("rank done")
             exit_now(0)
+    # Signalled alone: the job cannot go on without this rank, and only a non-zero exit makes
+    # mlx.launch end the others (rank 0 could otherwise wait on this rank forever).
     log.info("rank stopping")
     engine.stop(ENGINE_STOP_S)
-    exit_now(0)
+    exit_now(1)
 
 
 def announce(server: RunnerServer) -> None:

@@ -70,8 +70,9 @@ def split(models: Path) -> Iterator[Runner]:
 
 
 def ranks_of(r: Runner) -> dict[int, int]:
-    """The job's processes by rank: every process in the launcher's group with MLX_RANK set."""
-    found = {}
+    """The job's processes by rank: the processes in the launcher's group with MLX_RANK set,
+    less each rank's watchdog (a fork of the rank: its parent has MLX_RANK too)."""
+    found: dict[int, list[int]] = {}
     for d in Path("/proc").iterdir():
         if not d.name.isdigit():
             continue
@@ -83,8 +84,21 @@ def ranks_of(r: Runner) -> dict[int, int]:
             continue
         for item in env:
             if item.startswith(b"MLX_RANK="):
-                found[int(item.split(b"=", 1)[1])] = int(d.name)
-    return found
+                found.setdefault(int(item.split(b"=", 1)[1]), []).append(int(d.name))
+    ranks = {}
+    for rank, pids in found.items():
+        parents = [p for p in pids if _ppid(p) not in pids]
+        if parents:
+            ranks[rank] = parents[0]
+    return ranks
+
+
+def _ppid(pid: int) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 def test_greedy_output_is_the_single_process_output(runner: Runner, split: Runner) -> None:
@@ -176,8 +190,11 @@ def test_a_killed_rank_fails_the_request_and_ends_the_job(models: Path) -> None:
         if last is not None and last["event"] != "chunk":
             assert last["event"] == "error", last
             assert "peer" in last["error"] or "rank" in last["error"], last
-        # The whole job ends (mlx.launch ends rank 0 when rank 1 dies).
+        # The whole job ends (mlx.launch ends rank 0 when rank 1 dies), watchdogs included.
         r.proc.wait(60)
+        deadline = time.monotonic() + 10
+        while ranks_of(r) and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert not ranks_of(r), "a rank outlived the job"
     finally:
         r.stop()
@@ -197,5 +214,22 @@ def test_models_that_cannot_be_split_so_get_a_clear_error(models: Path) -> None:
     try:
         with pytest.raises(RuntimeError, match="vision models cannot be split"):
             r.wait_ready(timeout=180)
+    finally:
+        r.stop()
+
+
+def test_no_rank_outlives_a_killed_launcher(models: Path) -> None:
+    # The daemon SIGKILLed (so the launcher too): every rank must go, whatever it was doing.
+    r = start(snapshot("tiny-llama"))
+    try:
+        r.wait_ready(timeout=180)
+        pids = ranks_of(r)
+        assert set(pids) == {0, 1}, pids
+        os.kill(r.proc.pid, signal.SIGKILL)
+        r.proc.wait(10)
+        deadline = time.monotonic() + 15
+        while any(Path(f"/proc/{p}").exists() for p in pids.values()):
+            assert time.monotonic() < deadline, f"ranks outlived the launcher: {pids}"
+            time.sleep(0.1)
     finally:
         r.stop()

@@ -22,20 +22,26 @@ fn chat(s: &TestServer, content: &str) -> String {
     v["message"]["content"].as_str().unwrap().to_owned()
 }
 
-/// The pids of the job's ranks (processes with `MLX_RANK` under the daemon's runner).
+/// The pids of the job's ranks: processes with `MLX_RANK` under the daemon's runner, less each
+/// rank's watchdog (a fork of the rank, so a child of a process with `MLX_RANK`).
 fn ranks(s: &TestServer) -> Vec<(u32, u32)> {
     let mut out = Vec::new();
-    let mut todo = children_of(s.pid());
-    while let Some(p) = todo.pop() {
-        todo.extend(children_of(p));
-        let Ok(env) = std::fs::read(format!("/proc/{p}/environ")) else {
-            continue;
-        };
-        for item in env.split(|b| *b == 0) {
-            if let Some(r) = item.strip_prefix(b"MLX_RANK=") {
-                out.push((String::from_utf8_lossy(r).parse().unwrap(), p));
-            }
+    let mut todo: Vec<(u32, bool)> = children_of(s.pid())
+        .into_iter()
+        .map(|p| (p, false))
+        .collect();
+    while let Some((p, under_rank)) = todo.pop() {
+        let rank = std::fs::read(format!("/proc/{p}/environ"))
+            .ok()
+            .and_then(|env| {
+                env.split(|b| *b == 0)
+                    .find_map(|i| i.strip_prefix(b"MLX_RANK=").map(<[u8]>::to_vec))
+            })
+            .map(|r| String::from_utf8_lossy(&r).parse::<u32>().unwrap());
+        if let (Some(rank), false) = (rank, under_rank) {
+            out.push((rank, p));
         }
+        todo.extend(children_of(p).into_iter().map(|c| (c, rank.is_some())));
     }
     out.sort();
     out
