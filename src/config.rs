@@ -88,6 +88,9 @@ pub struct ServeArgs {
     /// Threads for llama-server when a request sets no `num_thread` (default: llama.cpp's choice).
     #[arg(long, env = env::OLLMLX_LLAMA_THREADS)]
     pub llama_threads: Option<u64>,
+    /// llama.cpp rpc-servers GGUF models are spread over: `host:port,...` (trusted network only).
+    #[arg(long, env = env::OLLMLX_RPC_SERVERS)]
+    pub rpc_servers: Option<String>,
     #[arg(long, env = env::PATH, hide = true)]
     pub path: Option<std::ffi::OsString>,
     /// The Hugging Face hub to pull from.
@@ -135,6 +138,8 @@ pub struct Config {
     /// How long a request waits for a runtime install under way.
     pub install_wait: Duration,
     pub llama_threads: Option<u64>,
+    /// `OLLMLX_RPC_SERVERS`: llama.cpp rpc-servers GGUF models are spread over (empty: none).
+    pub rpc_servers: Vec<crate::runner::llamacpp::rpc::RpcServer>,
     /// `PATH` as it was at start-up, for finding `llama-server`.
     pub search_path: Option<std::ffi::OsString>,
     pub hf_endpoint: String,
@@ -276,6 +281,13 @@ impl Config {
             llama_source: a.llama_source.clone().filter(|u| !u.trim().is_empty()),
             install_wait,
             llama_threads: a.llama_threads.filter(|t| *t > 0),
+            rpc_servers: crate::runner::llamacpp::rpc::parse_servers(
+                a.rpc_servers.as_deref().unwrap_or(""),
+            )
+            .map_err(|msg| ConfigError::Invalid {
+                var: env::OLLMLX_RPC_SERVERS,
+                msg,
+            })?,
             search_path: a.path.clone(),
             hf_endpoint: a.hf_endpoint.trim_end_matches('/').to_owned(),
             hf_token: Secret(a.hf_token.clone().filter(|t| !t.trim().is_empty())),
@@ -576,6 +588,7 @@ mod tests {
         );
         assert_eq!(c.kv_cache_type, KvCacheType::F16);
         assert_eq!(c.prefix_cache_bytes, None);
+        assert!(c.rpc_servers.is_empty(), "no rpc-servers unless named");
         let set = Config::resolve(
             &ServeArgs {
                 num_parallel: Some(16),
@@ -616,6 +629,29 @@ mod tests {
                 Some("/home/u".into()),
             );
             assert!(r.unwrap_err().to_string().contains("OLLMLX_PREFIX_CACHE"));
+        }
+
+        let rpc = |v: &str| {
+            Config::resolve(
+                &ServeArgs {
+                    rpc_servers: Some(v.into()),
+                    ..args.clone()
+                },
+                Some("/home/u".into()),
+            )
+        };
+        let two = rpc("10.0.0.2:50052, gpu.lan:6000").unwrap().rpc_servers;
+        assert_eq!(
+            two.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["10.0.0.2:50052", "gpu.lan:6000"]
+        );
+        assert!(rpc("").unwrap().rpc_servers.is_empty());
+        for bad in ["10.0.0.2", "http://10.0.0.2:50052", "h:99999", ":1"] {
+            let err = rpc(bad).unwrap_err().to_string();
+            assert!(
+                err.starts_with("invalid OLLMLX_RPC_SERVERS: "),
+                "{bad}: {err}"
+            );
         }
 
         let c = Config::resolve(

@@ -129,6 +129,7 @@ pub fn state(config: Config, shutdown: CancellationToken) -> AppState {
             ),
         )),
         install_wait: config.install_wait,
+        rpc_servers: config.rpc_servers.clone(),
     });
     let mut state = state_with(config, Arc::new(DispatchFactory { mlx, gguf }), shutdown);
     state.puller.runtime = Some(runtime);

@@ -1,12 +1,13 @@
 //! `GET /api/tags`, `POST /api/show`, `DELETE /api/delete`.
 
 use crate::api::{
-    time, DeleteRequest, ListModel, ListResponse, Options, ShowRequest, ShowResponse,
+    time, DeleteRequest, Distributed, ListModel, ListResponse, Options, ShowRequest, ShowResponse,
 };
 use crate::server::error::ServerError;
 use crate::server::extract::AppJson;
 use crate::server::ndjson;
 use crate::server::state::AppState;
+use crate::store::format::Format;
 use crate::store::LocalModel;
 use axum::extract::State;
 use axum::Json;
@@ -82,8 +83,19 @@ pub async fn show(
         capabilities: facts.capabilities,
         tensors: facts.tensors,
         modified_at: time::local(model.modified),
-        distributed: None,
+        distributed: distribution(&state.config, &model),
     }))
+}
+
+/// How `model` would be split across machines under this server's configuration (`None`: it
+/// runs here alone), one arm per format. GGUF: over llama.cpp rpc-servers, unless the model's
+/// own `num_gpu 0` keeps it here (a request can still say otherwise).
+fn distribution(config: &crate::config::Config, model: &LocalModel) -> Option<Distributed> {
+    match &model.format {
+        Format::Gguf(_) if model.config.params.num_gpu == Some(0) => None,
+        Format::Gguf(_) => crate::runner::llamacpp::rpc::distributed(&config.rpc_servers),
+        Format::Mlx(_) => None,
+    }
 }
 
 /// One parameter a line: the key padded to 30 columns, then the value (strings Go-quoted).
