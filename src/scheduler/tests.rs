@@ -45,6 +45,7 @@ fn config() -> SchedulerConfig {
         memory_limit: None,
         kv_cache_type: Default::default(),
         prefix_cache_bytes: None,
+        rpc_hosts: 0,
     }
 }
 
@@ -189,6 +190,42 @@ async fn a_model_larger_than_the_memory_budget_is_refused_in_ollamas_words() {
     s.acquire(sized("small", 1 << 30), None, LoadOptions::default())
         .await
         .unwrap();
+}
+
+/// With rpc-servers a GGUF model's layers go to other machines: this one counts its share, so
+/// a model bigger than its budget loads; `num_gpu: 0` keeps it all here, and MLX models are not
+/// spread by llama.cpp.
+#[tokio::test]
+async fn a_gguf_model_spread_over_rpc_servers_counts_a_share_here() {
+    let f = Arc::new(FakeFactory::new(&["a"]));
+    let s = start(
+        &f,
+        SchedulerConfig {
+            rpc_hosts: 2,
+            ..with_memory(3 << 30)
+        },
+    );
+    let mut big = sized("big", 6 << 30);
+    big.format = Format::Gguf(PathBuf::from("/models/big.gguf"));
+    drop(
+        s.acquire(big.clone(), None, LoadOptions::default())
+            .await
+            .unwrap(),
+    );
+    let here = LoadOptions {
+        num_gpu: Some(0),
+        ..LoadOptions::default()
+    };
+    let mut alone = sized("alone", 6 << 30);
+    alone.format = Format::Gguf(PathBuf::from("/models/alone.gguf"));
+    let err = s.acquire(alone, None, here).await.err().unwrap();
+    assert!(err.to_string().contains("(6.0 GiB)"), "{err}");
+    let err = s
+        .acquire(sized("mlx", 6 << 30), None, LoadOptions::default())
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("(6.0 GiB)"), "{err}");
 }
 
 #[tokio::test]

@@ -154,6 +154,7 @@ pub fn state_with(
             memory_limit: config.max_memory,
             kv_cache_type: config.kv_cache_type,
             prefix_cache_bytes: config.prefix_cache_bytes,
+            rpc_hosts: config.rpc_servers.len(),
         },
         factory,
         metrics.clone(),
