@@ -16,6 +16,7 @@ mod process;
 mod pull;
 mod push;
 mod repl;
+mod rpc;
 mod serving;
 mod support;
 mod ui;
