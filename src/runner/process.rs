@@ -291,6 +291,9 @@ impl LogRing {
                     "terminate called",
                     "Killed",
                     "[METAL]",
+                    // llama.cpp's RPC backend aborts with `<file>:<line>: <why>` (a lost
+                    // rpc-server: "Remote RPC server crashed ..."): say why the runner died.
+                    "ggml-rpc.cpp:",
                 ]
                 .iter()
                 .any(|p| line.contains(p));

@@ -231,6 +231,26 @@ fn a_gguf_model_over_two_rpc_servers_gives_the_local_greedy_output() {
             w.output()
         );
     }
+
+    // A helper lost while the model is loaded: llama.cpp treats it as fatal, and the error says
+    // why; the next load names the server that is gone, and the daemon stays up.
+    let [first, mut second] = workers;
+    let gone = second.endpoint();
+    let _ = second.child.kill();
+    let _ = second.child.wait();
+    let (st, v) = generate(&s, greedy());
+    assert_eq!(st, 500, "{v}");
+    let err = v["error"].as_str().unwrap();
+    assert!(err.contains("Remote RPC server crashed"), "{err}");
+    let (st, v) = generate(&s, greedy());
+    assert_eq!(st, 500, "{v}");
+    let err = v["error"].as_str().unwrap();
+    assert!(
+        err.contains(&format!("cannot reach the llama.cpp rpc-server at {gone}")),
+        "{err}"
+    );
+    assert!(s.get("/api/version")["version"].is_string());
+    drop(first);
 }
 
 #[test]
