@@ -21,6 +21,8 @@ compute gives; that needs real machines.
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
 import socket
 import statistics
@@ -108,9 +110,6 @@ def main() -> None:
     results: dict[str, list[dict]] = {k: [] for k in daemons}
     loads, outputs = {}, {}
     try:
-        import http.client
-        import json
-
         for name, (_, port) in daemons.items():
             # The load, and the greedy output both must share.
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=1800)
@@ -143,8 +142,14 @@ def main() -> None:
         print(f"| {name} | {loads[name] * 1000:.0f} ms | {med(r['ttft'] for r in rs) * 1000:.1f} ms | "
               f"{med(r['prompt'] for r in rs):.0f} | {med(r['decode'] for r in rs):.1f} |")  # fmt: skip
     print()
-    for key, label in (("decode", "decode tokens/s"), ("ttft", "TTFT"), ("prompt", "prompt tokens/s")):
-        ratio = med(r[key] for r in results["2 rpc-servers"]) / med(r[key] for r in results["local"])
+    for key, label in (
+        ("decode", "decode tokens/s"),
+        ("ttft", "TTFT"),
+        ("prompt", "prompt tokens/s"),
+    ):
+        ratio = med(r[key] for r in results["2 rpc-servers"]) / med(
+            r[key] for r in results["local"]
+        )
         print(f"2 rpc-servers / local, {label}: {ratio:.3f}")
     print("greedy outputs identical: yes")
 
