@@ -97,6 +97,9 @@ pub struct ServeArgs {
     /// The MLX ring backend's first port (one per rank).
     #[arg(long, env = env::OLLMLX_MLX_RING_PORT)]
     pub mlx_ring_port: Option<u16>,
+    /// llama.cpp rpc-servers GGUF models are spread over: `host:port,...` (trusted network only).
+    #[arg(long, env = env::OLLMLX_RPC_SERVERS)]
+    pub rpc_servers: Option<String>,
     #[arg(long, env = env::PATH, hide = true)]
     pub path: Option<std::ffi::OsString>,
     /// The Hugging Face hub to pull from.
@@ -146,6 +149,8 @@ pub struct Config {
     pub llama_threads: Option<u64>,
     /// `OLLMLX_MLX_HOSTS` and its companions: MLX runners start as distributed jobs.
     pub mlx_clusters: crate::runner::cluster::MlxClusters,
+    /// `OLLMLX_RPC_SERVERS`: llama.cpp rpc-servers GGUF models are spread over (empty: none).
+    pub rpc_servers: Vec<crate::runner::llamacpp::rpc::RpcServer>,
     /// `PATH` as it was at start-up, for finding `llama-server`.
     pub search_path: Option<std::ffi::OsString>,
     pub hf_endpoint: String,
@@ -294,6 +299,13 @@ impl Config {
             )
             .map_err(|msg| ConfigError::Invalid {
                 var: env::OLLMLX_MLX_HOSTS,
+                msg,
+            })?,
+            rpc_servers: crate::runner::llamacpp::rpc::parse_servers(
+                a.rpc_servers.as_deref().unwrap_or(""),
+            )
+            .map_err(|msg| ConfigError::Invalid {
+                var: env::OLLMLX_RPC_SERVERS,
                 msg,
             })?,
             search_path: a.path.clone(),
@@ -596,6 +608,7 @@ mod tests {
         );
         assert_eq!(c.kv_cache_type, KvCacheType::F16);
         assert_eq!(c.prefix_cache_bytes, None);
+        assert!(c.rpc_servers.is_empty(), "no rpc-servers unless named");
         let set = Config::resolve(
             &ServeArgs {
                 num_parallel: Some(16),
@@ -636,6 +649,29 @@ mod tests {
                 Some("/home/u".into()),
             );
             assert!(r.unwrap_err().to_string().contains("OLLMLX_PREFIX_CACHE"));
+        }
+
+        let rpc = |v: &str| {
+            Config::resolve(
+                &ServeArgs {
+                    rpc_servers: Some(v.into()),
+                    ..args.clone()
+                },
+                Some("/home/u".into()),
+            )
+        };
+        let two = rpc("10.0.0.2:50052, gpu.lan:6000").unwrap().rpc_servers;
+        assert_eq!(
+            two.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["10.0.0.2:50052", "gpu.lan:6000"]
+        );
+        assert!(rpc("").unwrap().rpc_servers.is_empty());
+        for bad in ["10.0.0.2", "http://10.0.0.2:50052", "h:99999", ":1"] {
+            let err = rpc(bad).unwrap_err().to_string();
+            assert!(
+                err.starts_with("invalid OLLMLX_RPC_SERVERS: "),
+                "{bad}: {err}"
+            );
         }
 
         let c = Config::resolve(

@@ -66,6 +66,13 @@ pub const OLLMLX_MLX_SPLIT: &str = "OLLMLX_MLX_SPLIT";
 pub const OLLMLX_MLX_RING_PORT: &str = "OLLMLX_MLX_RING_PORT";
 /// Threads for llama-server when a request does not set `num_thread` (default: llama.cpp's own).
 pub const OLLMLX_LLAMA_THREADS: &str = "OLLMLX_LLAMA_THREADS";
+/// llama.cpp rpc-servers (`ollmlx rpc-server` on other machines) that GGUF models are spread
+/// over: `host:port`, comma separated (default: none, the model runs here alone). llama.cpp's RPC
+/// is unauthenticated: list only servers on a trusted network.
+pub const OLLMLX_RPC_SERVERS: &str = "OLLMLX_RPC_SERVERS";
+/// llama.cpp's `rpc-server` binary for `ollmlx rpc-server` (default: beside llama-server, beside
+/// ollmlx, on `PATH`, else the managed llama.cpp install).
+pub const OLLMLX_RPC_SERVER: &str = "OLLMLX_RPC_SERVER";
 /// Ollama's KV cache type for every runner: `f16` (default), `q8_0` or `q4_0`.
 pub const OLLAMA_KV_CACHE_TYPE: &str = "OLLAMA_KV_CACHE_TYPE";
 /// The MLX runner's prefix-cache budget per loaded model (bytes, `4GiB`, `0` off; default: a

@@ -64,8 +64,19 @@ mod tests {
     use clap_complete::Shell;
 
     /// The commands users type; every generated artefact must know each of them.
-    const COMMANDS: [&str; 11] = [
-        "serve", "run", "pull", "list", "ps", "show", "stop", "rm", "cp", "create", "login",
+    const COMMANDS: [&str; 12] = [
+        "serve",
+        "run",
+        "pull",
+        "list",
+        "ps",
+        "show",
+        "stop",
+        "rm",
+        "cp",
+        "create",
+        "login",
+        "rpc-server",
     ];
 
     #[test]
@@ -93,7 +104,7 @@ mod tests {
         );
         for command in COMMANDS {
             assert!(
-                page.contains(&format!("ollmlx\\-{command}(1)")),
+                page.contains(&format!("ollmlx\\-{}(1)", command.replace('-', "\\-"))),
                 "no {command}"
             );
         }

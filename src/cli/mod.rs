@@ -23,6 +23,7 @@ pub mod ps;
 pub mod pull;
 pub mod push;
 pub mod rm;
+pub mod rpc_server;
 pub mod run;
 pub mod serve;
 pub mod show;
@@ -84,6 +85,9 @@ pub enum Command {
     Rm(rm::RmArgs),
     /// Store a Hugging Face token for gated and private repos.
     Login(login::LoginArgs),
+    /// Lend this machine to another's GGUF models: run llama.cpp's rpc-server (trusted network
+    /// only: it has no authentication).
+    RpcServer(rpc_server::RpcServerArgs),
     /// Print shell completions (for packagers).
     #[command(hide = true)]
     Completions(generate::CompletionsArgs),
@@ -99,6 +103,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Serve(args)) => return serve::run(args),
         // Login writes a local file; it needs no daemon.
         Some(Command::Login(args)) => return login::run(args),
+        // llama.cpp's rpc-server, in the foreground; no daemon either.
+        Some(Command::RpcServer(args)) => return rpc_server::run(args),
         // Generated from the command line itself; no daemon either.
         Some(Command::Completions(args)) => return generate::completions(args, &Printer::stdio()),
         Some(Command::Man(args)) => return generate::man(args, &Printer::stdio()),
@@ -139,6 +145,7 @@ pub async fn dispatch(command: Command, client: &Client, p: &Printer) -> anyhow:
         Command::Cp(args) => cp::run(args, client, p).await,
         Command::Rm(args) => rm::run(args, client, p).await,
         Command::Login(args) => login::run(args),
+        Command::RpcServer(args) => rpc_server::run(args),
         Command::Completions(args) => generate::completions(args, p),
         Command::Man(args) => generate::man(args, p),
     }

@@ -67,8 +67,11 @@ impl Endpoint {
             .get(format!("{}{path}", self.base))
             .bearer_auth(&self.token)
             .send()
-            .await
-            .map_err(|e| self.transport_error(e))?;
+            .await;
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => return Err(self.transport_error(e).await),
+        };
         self.decode(resp).await
     }
 
@@ -103,8 +106,11 @@ impl Endpoint {
                 send().await
             }
             other => other,
-        }
-        .map_err(|e| self.transport_error(e))?;
+        };
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => return Err(self.transport_error(e).await),
+        };
         check_status(resp).await
     }
 
@@ -114,15 +120,11 @@ impl Endpoint {
             .map_err(|e| RunnerError::Failed(format!("bad reply from the model runner: {e}")))
     }
 
-    /// A failed connection or read: the runner died, or something broke in between.
-    fn transport_error(&self, e: impl std::fmt::Display) -> RunnerError {
-        if self.exit.borrow().is_none() {
-            RunnerError::Failed(e.to_string())
-        } else {
-            RunnerError::Exited {
-                last_error: self.log.last_error(),
-            }
-        }
+    /// A failed connection or read: the runner died, or something broke in between. A runner
+    /// that aborts mid-request (llama.cpp losing an rpc-server) drops the connection a moment
+    /// before its exit is seen: wait for it as a stream cut short does.
+    async fn transport_error(&self, e: impl std::fmt::Display) -> RunnerError {
+        self.cut_short(e.to_string()).await
     }
 
     /// The events of a streamed reply, one line at a time. The stream owns the HTTP response:

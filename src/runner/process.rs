@@ -162,6 +162,11 @@ impl ChildProcess {
         self.log.mentions(needle)
     }
 
+    /// The runner's last recent stderr line containing `needle`.
+    pub fn log_line_with(&self, needle: &str) -> Option<String> {
+        self.log.line_with(needle)
+    }
+
     /// The last error-looking line, else the last line, for a failed or stalled load.
     pub fn last_words(&self) -> String {
         self.log.last_words()
@@ -286,6 +291,9 @@ impl LogRing {
                     "terminate called",
                     "Killed",
                     "[METAL]",
+                    // llama.cpp's RPC backend aborts with `<file>:<line>: <why>` (a lost
+                    // rpc-server: "Remote RPC server crashed ..."): say why the runner died.
+                    "ggml-rpc.cpp:",
                 ]
                 .iter()
                 .any(|p| line.contains(p));
@@ -313,6 +321,17 @@ impl LogRing {
             .find(|(e, _)| *e)
             .map(|(_, t)| t.clone())
             .unwrap_or_default()
+    }
+
+    /// The last recent line containing `needle`.
+    pub fn line_with(&self, needle: &str) -> Option<String> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|(_, t)| t.contains(needle))
+            .map(|(_, t)| t.clone())
     }
 
     /// Whether one of the recent lines contains `needle`.

@@ -34,6 +34,19 @@ pub fn estimate(model: &LocalModel, parallel: usize, num_ctx: u64, kv: KvCacheTy
     )
 }
 
+/// What this machine counts of a load spread over `machines` (itself and llama.cpp
+/// rpc-servers): an even share of the weights and KV cache, rounded up.
+///
+/// llama.cpp puts whole layers (with their KV cache) on the rpc-servers and this machine's GPU,
+/// in proportion to each device's free memory, and keeps only the token embeddings on this
+/// machine's CPU; the scheduler knows neither the helpers' free memory nor, ahead of the load,
+/// llama.cpp's split. An even share is what a machine among equals holds, more than a CPU-only
+/// main machine holds, and lets a model bigger than this machine load when the helpers can take
+/// the rest: whether they can is theirs to say (llama-server fails the load if they cannot).
+pub fn local_share(need: u64, machines: usize) -> u64 {
+    need.div_ceil(machines.max(1) as u64)
+}
+
 /// Bytes the KV cache takes per token (keys and values of every layer); 0 when the model's
 /// shape cannot be read.
 pub fn kv_bytes_per_token(model: &LocalModel, kv: KvCacheType) -> u64 {
@@ -146,5 +159,9 @@ mod tests {
         assert_eq!(default_prefix(100 << 30, 1 << 30), 8 << 30);
         assert_eq!(default_prefix(1 << 30, 2 << 30), 0);
         assert_eq!(gib(3 << 29), "1.5 GiB");
+        assert_eq!(local_share(10 << 30, 1), 10 << 30);
+        assert_eq!(local_share(9, 3), 3);
+        assert_eq!(local_share(10, 3), 4, "rounded up");
+        assert_eq!(local_share(10, 0), 10);
     }
 }

@@ -54,6 +54,10 @@ pub struct SchedulerConfig {
     pub kv_cache_type: crate::config::KvCacheType,
     /// `OLLMLX_PREFIX_CACHE`; `None`: the default share of the memory left.
     pub prefix_cache_bytes: Option<u64>,
+    /// How many llama.cpp rpc-servers GGUF models are spread over (`OLLMLX_RPC_SERVERS`).
+    pub rpc_hosts: usize,
+    /// `OLLMLX_MLX_HOSTS`: the MLX models split over ranks on several machines.
+    pub mlx_clusters: crate::runner::cluster::MlxClusters,
 }
 
 impl SchedulerConfig {
@@ -62,6 +66,25 @@ impl SchedulerConfig {
         match model.format {
             crate::store::format::Format::Mlx(_) => self.mlx_num_parallel,
             crate::store::format::Format::Gguf(_) => self.num_parallel,
+        }
+    }
+
+    /// Over how many machines a load of `model` with `options` is spread (1: this one alone).
+    /// A GGUF model goes over the rpc-servers too, unless `num_gpu: 0` keeps every layer here.
+    pub fn machines_for(&self, model: &LocalModel, options: &LoadOptions) -> usize {
+        match model.format {
+            crate::store::format::Format::Gguf(_)
+                if self.rpc_hosts > 0 && options.num_gpu != Some(0) =>
+            {
+                self.rpc_hosts + 1
+            }
+            // Tensor parallel puts 1/N of every layer (and its KV heads) on each rank, pipeline
+            // about 1/N of the layers: this machine holds rank 0's share.
+            crate::store::format::Format::Mlx(_) => self
+                .mlx_clusters
+                .for_model(&model.name)
+                .map_or(1, |c| c.ranks().max(1)),
+            _ => 1,
         }
     }
 }
@@ -80,14 +103,14 @@ pub struct LoadedModel {
     pub pid: Option<u32>,
 }
 
-/// A model's key, its digest and the `num_ctx` of the load.
-type EstimateKey = (PathBuf, String, u64);
+/// A model's key, its digest, the `num_ctx` of the load and the machines it is spread over.
+type EstimateKey = (PathBuf, String, u64, usize);
 
 #[derive(Clone)]
 pub struct SchedulerHandle {
     tx: mpsc::UnboundedSender<Msg>,
     config: Arc<SchedulerConfig>,
-    /// Load estimates by (model, digest, num_ctx): reading them touches the model's files, so
+    /// Load estimates by (model, digest, num_ctx, machines): reading them touches the model's files, so
     /// each is read once, not on every request.
     estimates: Arc<std::sync::Mutex<HashMap<EstimateKey, u64>>>,
     metrics: Arc<Metrics>,
@@ -169,14 +192,16 @@ impl SchedulerHandle {
         } else {
             4096
         };
-        let key = (model.key(), model.digest.clone(), num_ctx);
+        let machines = self.config.machines_for(model, options);
+        let key = (model.key(), model.digest.clone(), num_ctx, machines);
         if let Some(n) = self.estimates.lock().unwrap().get(&key) {
             return *n;
         }
         let (model, config) = (model.clone(), self.config.clone());
         let need = tokio::task::spawn_blocking(move || {
             let parallel = config.parallel_for(&model);
-            memory::estimate(&model, parallel, num_ctx, config.kv_cache_type)
+            let whole = memory::estimate(&model, parallel, num_ctx, config.kv_cache_type);
+            memory::local_share(whole, machines)
         })
         .await
         .unwrap_or(0);

@@ -45,6 +45,8 @@ fn config() -> SchedulerConfig {
         memory_limit: None,
         kv_cache_type: Default::default(),
         prefix_cache_bytes: None,
+        rpc_hosts: 0,
+        mlx_clusters: Default::default(),
     }
 }
 
@@ -189,6 +191,73 @@ async fn a_model_larger_than_the_memory_budget_is_refused_in_ollamas_words() {
     s.acquire(sized("small", 1 << 30), None, LoadOptions::default())
         .await
         .unwrap();
+}
+
+/// With rpc-servers a GGUF model's layers go to other machines: this one counts its share, so
+/// a model bigger than its budget loads; `num_gpu: 0` keeps it all here, and MLX models are not
+/// spread by llama.cpp.
+#[tokio::test]
+async fn a_gguf_model_spread_over_rpc_servers_counts_a_share_here() {
+    let f = Arc::new(FakeFactory::new(&["a"]));
+    let s = start(
+        &f,
+        SchedulerConfig {
+            rpc_hosts: 2,
+            ..with_memory(3 << 30)
+        },
+    );
+    let mut big = sized("big", 6 << 30);
+    big.format = Format::Gguf(PathBuf::from("/models/big.gguf"));
+    drop(
+        s.acquire(big.clone(), None, LoadOptions::default())
+            .await
+            .unwrap(),
+    );
+    let here = LoadOptions {
+        num_gpu: Some(0),
+        ..LoadOptions::default()
+    };
+    let mut alone = sized("alone", 6 << 30);
+    alone.format = Format::Gguf(PathBuf::from("/models/alone.gguf"));
+    let err = s.acquire(alone, None, here).await.err().unwrap();
+    assert!(err.to_string().contains("(6.0 GiB)"), "{err}");
+    let err = s
+        .acquire(sized("mlx", 6 << 30), None, LoadOptions::default())
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("(6.0 GiB)"), "{err}");
+}
+
+/// An MLX model split over ranks (`OLLMLX_MLX_HOSTS`) counts rank 0's share here; a model its
+/// rules keep here counts whole.
+#[tokio::test]
+async fn a_split_mlx_model_counts_rank_zeros_share_here() {
+    let f = Arc::new(FakeFactory::new(&["a"]));
+    let clusters = crate::runner::cluster::MlxClusters::parse(
+        "10.0.0.1,10.0.0.2,10.0.0.3; org/alone=local",
+        "auto",
+        None,
+    )
+    .unwrap();
+    let s = start(
+        &f,
+        SchedulerConfig {
+            mlx_clusters: clusters,
+            ..with_memory(3 << 30)
+        },
+    );
+    drop(
+        s.acquire(sized("big", 6 << 30), None, LoadOptions::default())
+            .await
+            .unwrap(),
+    );
+    let err = s
+        .acquire(sized("alone", 6 << 30), None, LoadOptions::default())
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("(6.0 GiB)"), "{err}");
 }
 
 #[tokio::test]

@@ -130,6 +130,7 @@ pub fn state(config: Config, shutdown: CancellationToken) -> AppState {
             ),
         )),
         install_wait: config.install_wait,
+        rpc_servers: config.rpc_servers.clone(),
     });
     let mut state = state_with(config, Arc::new(DispatchFactory { mlx, gguf }), shutdown);
     state.puller.runtime = Some(runtime);
@@ -154,6 +155,8 @@ pub fn state_with(
             memory_limit: config.max_memory,
             kv_cache_type: config.kv_cache_type,
             prefix_cache_bytes: config.prefix_cache_bytes,
+            rpc_hosts: config.rpc_servers.len(),
+            mlx_clusters: config.mlx_clusters.clone(),
         },
         factory,
         metrics.clone(),

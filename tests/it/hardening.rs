@@ -207,6 +207,7 @@ fn a_llama_server_port_taken_in_the_race_is_retried_on_another() {
         pick_port: taken_port_first,
         install: None,
         install_wait: std::time::Duration::ZERO,
+        rpc_servers: Vec::new(),
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let runner = rt

@@ -17,6 +17,7 @@ mod process;
 mod pull;
 mod push;
 mod repl;
+mod rpc;
 mod scaleout;
 mod serving;
 mod support;

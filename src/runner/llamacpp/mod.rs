@@ -16,6 +16,7 @@
 
 pub mod install;
 mod media;
+pub mod rpc;
 mod runner;
 mod schema;
 mod sse;
@@ -59,6 +60,9 @@ pub struct LlamaFactory {
     pub install: Option<Arc<install::LlamaInstall>>,
     /// How long a load waits for that install.
     pub install_wait: Duration,
+    /// `OLLMLX_RPC_SERVERS`: llama.cpp rpc-servers the model's layers are spread over (empty:
+    /// this machine alone).
+    pub rpc_servers: Vec<rpc::RpcServer>,
 }
 
 impl LlamaFactory {
@@ -118,6 +122,11 @@ impl RunnerFactory for LlamaFactory {
         let header = read_header(spec.model.path()).await?;
         let binary = self.binary().await?;
         let flags = Flags::new(&spec, &header, self);
+        if flags.rpc {
+            // llama-server aborts at its first unreachable rpc-server, and waits silently on a
+            // busy one: find either here, and name it.
+            rpc::check_all(&self.rpc_servers, rpc::CONNECT_TIMEOUT, rpc::BUSY_WAIT).await?;
+        }
         // The port is found free, released, then bound by llama-server: another process can
         // take it in between. llama-server then exits at once ("couldn't bind"): try another.
         for attempt in 1.. {
@@ -173,6 +182,8 @@ struct Flags {
     /// The physical batch: the longest input one embedding can take.
     ubatch: u64,
     can_shift: bool,
+    /// Loaded with `--rpc`: its layers go to the rpc-servers.
+    rpc: bool,
 }
 
 impl Flags {
@@ -225,8 +236,18 @@ impl Flags {
             .unwrap_or(if embedding_model { o.num_ctx } else { 512 });
         let batch = ubatch.max(2048.min(o.num_ctx * parallel));
         push(&["-b", &batch.to_string(), "-ub", &ubatch.to_string()]);
-        if let Some(n) = o.num_gpu.filter(|n| *n >= 0) {
-            push(&["-ngl", &n.to_string()]);
+        // `num_gpu: 0` keeps every layer here: the rpc-servers are left alone.
+        let rpc = !factory.rpc_servers.is_empty() && o.num_gpu != Some(0);
+        match o.num_gpu.filter(|n| *n >= 0) {
+            Some(n) => push(&["-ngl", &n.to_string()]),
+            // llama.cpp counts rpc-servers as GPUs: only offloaded layers go to them (spread in
+            // proportion to each device's free memory); the rest stay on this machine's CPU.
+            // Offload all of them unless the request or the model says how many.
+            None if rpc => push(&["-ngl", "999"]),
+            None => {}
+        }
+        if rpc {
+            push(&["--rpc", &rpc::flag_value(&factory.rpc_servers)]);
         }
         if o.use_mmap == Some(false) {
             push(&["--no-mmap"]);
@@ -241,6 +262,7 @@ impl Flags {
             args,
             ubatch,
             can_shift,
+            rpc,
         }
     }
 }
@@ -296,7 +318,7 @@ impl LlamaFactory {
             }
             Err(e) => {
                 process.terminate(STOP_GRACE).await;
-                return Err(e);
+                return Err(Self::explain(&process, flags, e).await);
             }
         };
         tracing::info!(
@@ -313,7 +335,11 @@ impl LlamaFactory {
                 "cpu".into()
             },
             load: Some(spec.options.clone()),
-            distributed: None,
+            distributed: if flags.rpc {
+                rpc::distributed(&self.rpc_servers)
+            } else {
+                None
+            },
         };
         Ok(Launched::Ready(Box::new(LlamaRunner {
             process,
@@ -324,6 +350,21 @@ impl LlamaFactory {
             bos,
             can_shift: flags.can_shift,
         })))
+    }
+}
+
+impl LlamaFactory {
+    /// A failed load of a model on rpc-servers, in words that say so when llama-server's log
+    /// blames one of them.
+    async fn explain(process: &ChildProcess, flags: &Flags, e: RunnerError) -> RunnerError {
+        if !flags.rpc {
+            return e;
+        }
+        process.log_drained(Duration::from_secs(2)).await;
+        match rpc::explain_exit(|n| process.log_line_with(n)) {
+            Some(message) => RunnerError::Load { message },
+            None => e,
+        }
     }
 }
 

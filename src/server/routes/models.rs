@@ -1,12 +1,13 @@
 //! `GET /api/tags`, `POST /api/show`, `DELETE /api/delete`.
 
 use crate::api::{
-    time, DeleteRequest, ListModel, ListResponse, Options, ShowRequest, ShowResponse,
+    time, DeleteRequest, Distributed, ListModel, ListResponse, Options, ShowRequest, ShowResponse,
 };
 use crate::server::error::ServerError;
 use crate::server::extract::AppJson;
 use crate::server::ndjson;
 use crate::server::state::AppState;
+use crate::store::format::Format;
 use crate::store::LocalModel;
 use axum::extract::State;
 use axum::Json;
@@ -81,24 +82,28 @@ pub async fn show(
         model_info,
         capabilities: facts.capabilities,
         tensors: facts.tensors,
-        distributed: distributed_plan(&state, &model),
+        distributed: distribution(&state.config, &model),
         modified_at: time::local(model.modified),
     }))
 }
 
-/// How `model` is (or would be) split across machines under this configuration.
-fn distributed_plan(state: &AppState, model: &LocalModel) -> Option<crate::api::Distributed> {
-    match model.format {
-        crate::store::format::Format::Mlx(_) => {
-            let cluster = state.config.mlx_clusters.for_model(&model.name)?;
-            Some(crate::api::Distributed {
+/// How `model` would be split across machines under this server's configuration (`None`: it
+/// runs here alone), one arm per format. GGUF: over llama.cpp rpc-servers, unless the model's
+/// own `num_gpu 0` keeps it here (a request can still say otherwise). MLX: over the ranks its
+/// `OLLMLX_MLX_HOSTS` rule names (`auto` splits are settled by the runner at load; `/api/ps`
+/// shows the outcome).
+fn distribution(config: &crate::config::Config, model: &LocalModel) -> Option<Distributed> {
+    match &model.format {
+        Format::Gguf(_) if model.config.params.num_gpu == Some(0) => None,
+        Format::Gguf(_) => crate::runner::llamacpp::rpc::distributed(&config.rpc_servers),
+        Format::Mlx(_) => {
+            let cluster = config.mlx_clusters.for_model(&model.name)?;
+            Some(Distributed {
                 backend: "mlx-ring".into(),
-                // `auto` is settled by the runner at load (`/api/ps` shows the outcome).
                 split: cluster.split.as_str().into(),
                 hosts: cluster.host_labels(),
             })
         }
-        crate::store::format::Format::Gguf(_) => None,
     }
 }
 
