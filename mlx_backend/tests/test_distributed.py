@@ -1,5 +1,6 @@
 """One model across two ranks on loopback: mlx.launch (ring backend) starting two runners that
-split tiny-llama tensor-parallel, as the daemon starts them with ``OLLMLX_MLX_HOSTS``.
+split tiny-llama tensor-parallel (and a tiny Ministral 3 into pipeline stages), as the daemon
+starts them with ``OLLMLX_MLX_HOSTS``.
 
 Greedy output must equal the single-process runner's, token for token, alone, in a batch, and
 from the prefix cache; a cancel must leave the job serving; a rank killed with SIGKILL must fail
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import threading
@@ -233,3 +235,67 @@ def test_no_rank_outlives_a_killed_launcher(models: Path) -> None:
             time.sleep(0.1)
     finally:
         r.stop()
+
+
+def make_pipeline_model(out: Path) -> Path:
+    """A tiny random Ministral 3 (an architecture mlx_lm can split into pipeline stages),
+    saved as mlx_lm saves models (with the weights index that pipeline loading reads), with
+    tiny-llama's tokenizer."""
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+    from mlx_lm.models import ministral3
+    from mlx_lm.utils import save_config, save_model
+
+    out.mkdir(parents=True, exist_ok=True)
+    for f in snapshot("tiny-llama").iterdir():
+        if f.name.startswith("tokenizer") or f.name == "special_tokens_map.json":
+            shutil.copy(f, out / f.name)
+    config = {
+        "model_type": "ministral3",
+        "hidden_size": 64,
+        "num_hidden_layers": 4,
+        "intermediate_size": 128,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 16,
+        "rms_norm_eps": 1e-5,
+        "vocab_size": 2048,
+        "max_position_embeddings": 2048,
+        "tie_word_embeddings": True,
+        "rope_parameters": {
+            "rope_type": "default",
+            "rope_theta": 10000.0,
+            "llama_4_scaling_beta": 0.0,
+            "original_max_position_embeddings": 2048,
+        },
+        "bos_token_id": 0,
+        "eos_token_id": 2,
+    }
+    mx.random.seed(7)
+    model = ministral3.Model(ministral3.ModelArgs.from_dict(config))
+    weights = tree_flatten(model.parameters())
+    model.load_weights(
+        [(k, (mx.random.normal(v.shape) * 0.5).astype(mx.float16)) for k, v in weights]
+    )
+    save_model(out, model)
+    save_config(config, out / "config.json")
+    return out
+
+
+def test_pipeline_split_gives_the_single_process_output(models: Path, tmp_path: Path) -> None:
+    model = make_pipeline_model(tmp_path / "tiny-ministral3")
+    one = Runner(model, parallel=2)
+    two = start(model, "--split", "pipeline")
+    try:
+        one.wait_ready()
+        two.wait_ready(timeout=180)
+        assert two.status()["distributed"]["split"] == "pipeline"
+        # Each rank holds half the layers: their caches differ in size, and the prefix cache
+        # must still agree on every rank (the repeat below is served from it).
+        for prompt in [*PROMPTS, PROMPTS[0]]:
+            body = chat(prompt, num_predict=16)
+            assert text_of(two.complete(body)) == text_of(one.complete(body)), prompt
+        assert two.status()["prefix_cache"]["hits"] >= 1
+    finally:
+        one.stop()
+        two.stop()
