@@ -27,7 +27,26 @@ fn nginx() -> Option<PathBuf> {
 
 /// nginx in the foreground on `dir`, running the shipped config with its upstream pointed at
 /// `nodes` and listening on a free port; returns the process and the balancer's URL.
-fn balancer(binary: &Path, dir: &Path, nodes: &[&str]) -> (Child, String) {
+/// nginx's master process; dropping it stops nginx whole. SIGTERM makes the master end its
+/// workers (a SIGKILLed master leaves them running, still listening).
+struct Nginx(Child);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn balancer(binary: &Path, dir: &Path, nodes: &[&str]) -> (Nginx, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -51,13 +70,15 @@ fn balancer(binary: &Path, dir: &Path, nodes: &[&str]) -> (Child, String) {
            include {d}/nodes.conf;\n}}\n"
     );
     std::fs::write(dir.join("nginx.conf"), main).unwrap();
-    let child = Command::new(binary)
-        .arg("-p")
-        .arg(dir)
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .spawn()
-        .unwrap();
+    let nginx = Nginx(
+        Command::new(binary)
+            .arg("-p")
+            .arg(dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .spawn()
+            .unwrap(),
+    );
     let url = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -68,7 +89,7 @@ fn balancer(binary: &Path, dir: &Path, nodes: &[&str]) -> (Child, String) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    (child, url)
+    (nginx, url)
 }
 
 /// One chat turn through the balancer: the reply.
@@ -119,7 +140,7 @@ fn conversations_stay_on_one_node_behind_nginx_and_a_node_down_is_skipped() {
         .iter()
         .map(|s| s.url.trim_start_matches("http://").to_owned())
         .collect();
-    let (mut lb, url) = balancer(&nginx, dir.path(), &[&hosts[0], &hosts[1]]);
+    let (lb, url) = balancer(&nginx, dir.path(), &[&hosts[0], &hosts[1]]);
 
     // Two conversations by id: each one's three turns reach a single node, whose prefix cache
     // then serves turns 2 and 3.
@@ -160,6 +181,5 @@ fn conversations_stay_on_one_node_behind_nginx_and_a_node_down_is_skipped() {
         );
     }
     assert_eq!(chats(&[&b])[0] - before, 3.0);
-    let _ = lb.kill();
-    let _ = lb.wait();
+    drop(lb);
 }
