@@ -75,6 +75,8 @@ struct Entry {
     /// Memory counted for it: the load's estimate, and its prefix-cache budget (shrinkable).
     need: u64,
     prefix: u64,
+    /// The helper machines it holds (`SchedulerConfig::exclusive_group`), decided at its load.
+    group: Option<&'static str>,
 }
 
 struct Waiter {
@@ -459,6 +461,24 @@ impl Actor {
                     }
                 }
             }
+            // The helper machines serve one load of a kind at a time: an idle holder goes, a
+            // busy one is waited for (an rpc-server would otherwise refuse the load as busy).
+            if let Some(group) = self.config.exclusive_group(&w.model, &w.options) {
+                let holders: Vec<(PathBuf, usize)> = self
+                    .loaded
+                    .iter()
+                    .filter(|(k, e)| **k != key && e.group == Some(group))
+                    .map(|(k, e)| (k.clone(), e.refs))
+                    .collect();
+                if holders.iter().any(|(_, refs)| *refs > 0) {
+                    self.queue.push_front(w);
+                    return;
+                }
+                for (k, _) in holders {
+                    tracing::info!(model = %self.loaded[&k].model.name, group, "unloading: the next load needs its helper machines");
+                    self.unload(&k);
+                }
+            }
             let prefix = match self.make_room(&w) {
                 Room::Fits(prefix) => prefix,
                 Room::Wait => {
@@ -546,6 +566,7 @@ impl Actor {
                         expiring: false,
                         need,
                         prefix,
+                        group: self.config.exclusive_group(&first.model, &first.options),
                     },
                 );
                 for w in waiters {

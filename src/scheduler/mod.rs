@@ -69,6 +69,27 @@ impl SchedulerConfig {
         }
     }
 
+    /// Loads that cannot share their helper machines with another load of the same kind: an
+    /// rpc-server serves one llama-server at a time, and MLX jobs over real hosts share the
+    /// ring's ports (jobs all on loopback take free ports each, so they can run side by side).
+    pub fn exclusive_group(
+        &self,
+        model: &LocalModel,
+        options: &LoadOptions,
+    ) -> Option<&'static str> {
+        match model.format {
+            crate::store::format::Format::Gguf(_) if self.machines_for(model, options) > 1 => {
+                Some("llama-rpc")
+            }
+            crate::store::format::Format::Mlx(_) => self
+                .mlx_clusters
+                .for_model(&model.name)
+                .filter(|c| !c.is_local())
+                .map(|_| "mlx-ring"),
+            _ => None,
+        }
+    }
+
     /// Over how many machines a load of `model` with `options` is spread (1: this one alone).
     /// A GGUF model goes over the rpc-servers too, unless `num_gpu: 0` keeps every layer here.
     pub fn machines_for(&self, model: &LocalModel, options: &LoadOptions) -> usize {

@@ -260,6 +260,68 @@ async fn a_split_mlx_model_counts_rank_zeros_share_here() {
     assert!(err.to_string().contains("(6.0 GiB)"), "{err}");
 }
 
+/// An rpc-server serves one llama-server at a time: a second GGUF model spread over the
+/// rpc-servers unloads an idle first one, and waits for a busy one; models kept here
+/// (`num_gpu: 0`) and MLX models are not in the way.
+#[tokio::test]
+async fn models_spread_over_the_rpc_servers_take_turns() {
+    let f = Arc::new(FakeFactory::new(&["a"]));
+    let s = start(
+        &f,
+        SchedulerConfig {
+            rpc_hosts: 1,
+            max_loaded_models: 4,
+            ..config()
+        },
+    );
+    let gguf = |name: &str| {
+        let mut m = model(name);
+        m.format = Format::Gguf(PathBuf::from(format!("/models/{name}.gguf")));
+        m
+    };
+    let here = LoadOptions {
+        num_gpu: Some(0),
+        ..LoadOptions::default()
+    };
+    let _local = s.acquire(gguf("local"), None, here).await.unwrap();
+    let _mlx = s
+        .acquire(model("mlx"), None, LoadOptions::default())
+        .await
+        .unwrap();
+    drop(
+        s.acquire(gguf("a"), None, LoadOptions::default())
+            .await
+            .unwrap(),
+    );
+    let a = f.last();
+    let b = s
+        .acquire(gguf("b"), None, LoadOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        a.closed.load(Ordering::SeqCst),
+        "the idle spread model went"
+    );
+    let names = |v: Vec<crate::scheduler::LoadedModel>| {
+        let mut n: Vec<String> = v.iter().map(|m| m.model.name.model.clone()).collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(s.ps().await), ["b", "local", "mlx"]);
+    // b is busy: c waits for it, then takes its place.
+    let s2 = s.clone();
+    let c = tokio::spawn(async move { s2.acquire(gguf("c"), None, LoadOptions::default()).await });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!c.is_finished(), "c waits while b is in use");
+    drop(b);
+    let _c = tokio::time::timeout(std::time::Duration::from_secs(5), c)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(names(s.ps().await), ["c", "local", "mlx"]);
+}
+
 #[tokio::test]
 async fn a_load_that_does_not_fit_evicts_an_idle_runner_first() {
     let f = Arc::new(FakeFactory::new(&["a"]));
