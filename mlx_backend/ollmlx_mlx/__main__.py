@@ -116,19 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     # Serve before the heavy imports below: /v1/health answers "loading" meanwhile.
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
 
-    try:
-        from .engine import Engine  # mlx_lm + transformers: about a second
-    except Exception as exc:  # noqa: BLE001 - a broken install must still say why, as JSON
-        log.error("cannot import the MLX stack", error=f"{type(exc).__name__}: {exc}")
-        exit_now(1)
-    engine = Engine(
-        args.model,
-        parallel=args.parallel,
-        prefix_cache_bytes=args.prefix_cache_bytes,
-        kv_bits=args.kv_bits,
-        distributed_backend=args.distributed,
-        split=args.split,
-    )
+    engine = make_engine(args)
     server.engine = engine
     log.info("loading model", model=args.model, parallel=engine.parallel)
     engine.start()
@@ -149,6 +137,24 @@ def main(argv: list[str] | None = None) -> None:
             log.info("exiting after load failure")
             exit_now(1)
     shut_down(server, engine)
+
+
+def make_engine(args: argparse.Namespace) -> Engine:
+    """The engine the command line asks for (imports mlx_lm and transformers: about a second;
+    a broken install exits saying why, as JSON)."""
+    try:
+        from .engine import Engine
+    except Exception as exc:  # noqa: BLE001 - a broken install must still say why, as JSON
+        log.error("cannot import the MLX stack", error=f"{type(exc).__name__}: {exc}")
+        exit_now(1)
+    return Engine(
+        args.model,
+        parallel=args.parallel,
+        prefix_cache_bytes=args.prefix_cache_bytes,
+        kv_bits=args.kv_bits,
+        distributed_backend=args.distributed,
+        split=args.split,
+    )
 
 
 def die_with_launcher() -> None:
@@ -184,16 +190,7 @@ def serve_rank(args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     threading.Thread(target=watch_parent, args=(stop,), name="parent-watch", daemon=True).start()
-    from .engine import Engine
-
-    engine = Engine(
-        args.model,
-        parallel=args.parallel,
-        prefix_cache_bytes=args.prefix_cache_bytes,
-        kv_bits=args.kv_bits,
-        distributed_backend=args.distributed,
-        split=args.split,
-    )
+    engine = make_engine(args)
     log.info("rank started", rank=rank_of_job(args), model=args.model)
     engine.start()
     while not stop.wait(0.2):

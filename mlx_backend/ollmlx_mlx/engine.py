@@ -584,9 +584,7 @@ class Engine:
             job.sync_id = next(self._sync_ids)
             self._admit(job)
         for i, (name, args) in enumerate(news["calls"]):
-            c = calls[i] if rank0 else _Call(getattr(self, name), args)
-            c.fn = getattr(self, name)
-            self._run_call(c)
+            self._run_call(calls[i] if rank0 else _Call(getattr(self, name), args))
         if news["stop"]:
             self._halt = self._stopping = True
 

@@ -141,7 +141,7 @@ class PrefixCache:
         """Store ``cache``, which holds exactly ``tokens``. The cache must not be written again."""
         if not self.budget or not tokens:
             return
-        held = cache_tokens(cache) if cache else None
+        held = cache_tokens(cache)
         fits = bool(cache) and (held is None or held == len(tokens))
         if not fits:
             log.debug("prefix cache: size mismatch; not stored", tokens=len(tokens), held=held)

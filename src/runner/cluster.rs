@@ -176,14 +176,7 @@ impl MlxCluster {
 
     /// How many ranks the job has (a host file's `hosts`; 0 when it cannot be read).
     pub fn ranks(&self) -> usize {
-        match &self.hosts {
-            Hosts::List(l) => l.len(),
-            Hosts::File(p) => std::fs::read(p)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                .and_then(|v| v["hosts"].as_array().map(Vec::len))
-                .unwrap_or(0),
-        }
+        self.host_labels().len()
     }
 
     /// The machines, as `/api/show` and `/api/ps` name them: the addresses, or a host file's

@@ -20,24 +20,7 @@ fn gguf_server(env: &[(&str, &str)]) -> Option<Gguf> {
     let python = python()?;
     llama_server()?;
     let fx = fixtures(&python);
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("models");
-    ollama_model(
-        &store,
-        "tiny-gguf",
-        &fx.join("gguf/tiny-llama-f32.gguf"),
-        &[],
-    );
-    let mut env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    env.push(("OLLAMA_MODELS".into(), store.display().to_string()));
-    let server = TestServer::start(Options {
-        hub: fx.join("hub"),
-        python,
-        env,
-    });
+    let (server, store, dir) = tiny_gguf_server(&fx, &python, env);
     Some(Gguf {
         server,
         store,

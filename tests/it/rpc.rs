@@ -123,24 +123,8 @@ impl Drop for Worker {
 
 /// A daemon over a fresh Ollama store holding `tiny-gguf` (f32), with extra environment.
 fn daemon(fx: &Path, python: &Path, env: &[(&str, String)]) -> (TestServer, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("models");
-    ollama_model(
-        &store,
-        "tiny-gguf",
-        &fx.join("gguf/tiny-llama-f32.gguf"),
-        &[],
-    );
-    let mut env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect();
-    env.push(("OLLAMA_MODELS".into(), store.display().to_string()));
-    let server = TestServer::start(Options {
-        hub: fx.join("hub"),
-        python: python.to_owned(),
-        env,
-    });
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (server, _store, dir) = tiny_gguf_server(fx, python, &env);
     (server, dir)
 }
 

@@ -438,6 +438,35 @@ pub fn server_with_store(
     Some((server, fx, dir))
 }
 
+/// A daemon over the fixture hub and a fresh Ollama store holding `tiny-gguf` (f32) laid out
+/// the way Ollama writes it, with extra environment. Returns it with the store's path and the
+/// directory that holds the store.
+pub fn tiny_gguf_server(
+    fx: &Path,
+    python: &Path,
+    env: &[(&str, &str)],
+) -> (TestServer, PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("models");
+    ollama_model(
+        &store,
+        "tiny-gguf",
+        &fx.join("gguf/tiny-llama-f32.gguf"),
+        &[],
+    );
+    let mut env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    env.push(("OLLAMA_MODELS".into(), store.display().to_string()));
+    let server = TestServer::start(Options {
+        hub: fx.join("hub"),
+        python: python.to_owned(),
+        env,
+    });
+    (server, store, dir)
+}
+
 /// A POST's status and body text.
 pub fn post_text(s: &TestServer, path: &str, body: serde_json::Value) -> (u16, String) {
     let r = s.post(path, body);
